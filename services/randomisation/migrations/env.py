@@ -1,0 +1,5 @@
+from randomisation.config import Settings
+from randomisation.models import ServiceModel
+from rlc_shared.migrations import run_env
+
+run_env(ServiceModel.metadata, default_url=Settings().database_url)

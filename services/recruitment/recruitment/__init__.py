@@ -1,0 +1,1 @@
+"""The RLC Trial Platform's recruitment service."""

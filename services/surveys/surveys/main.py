@@ -1,0 +1,22 @@
+"""The surveys service's app factory."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from rlc_shared.app import create_service_app
+from rlc_shared.audit_api import audit_router
+from surveys.config import Settings
+from surveys.models import AuditEvent
+
+SERVICE_DIR = Path(__file__).resolve().parent.parent
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(
+        settings=settings or Settings(),
+        title="RLC surveys service",
+        description="surveys of the RLC Trial Platform.",
+        service_dir=SERVICE_DIR,
+        routers=[audit_router(AuditEvent)],
+    )

@@ -1,0 +1,1 @@
+"""The RLC Trial Platform's shared library: one place for what every service needs."""

@@ -1,0 +1,107 @@
+"""The audit trail: who changed what, when, why, with old and new values.
+
+Each service has its own ``audit_event`` table (in its own database): build it with
+``class AuditEvent(AuditEventFields, ServiceModel, table=True)`` and record through
+:func:`record`, inside the same transaction as the change, so the trail and the data never
+disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON
+from sqlmodel import Field, Session, SQLModel
+
+from rlc_shared.logging import request_id
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class AuditEventFields(SQLModel):
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=200)
+    actor_roles: str = Field(default="", max_length=300)
+    action: str = Field(max_length=100, index=True)
+    entity_type: str = Field(max_length=60)
+    entity_id: str = Field(max_length=100, index=True)
+    reason: str | None = Field(default=None, max_length=2000)
+    old: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    new: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    request_id: str | None = Field(default=None, max_length=64)
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def snapshot(obj: Any, fields: list[str] | None = None) -> dict[str, Any]:
+    """The audited state of a model: its columns (or ``fields``), JSON-ready."""
+    data = obj.model_dump() if hasattr(obj, "model_dump") else dict(obj)
+    if fields is not None:
+        data = {k: data.get(k) for k in fields}
+    return jsonable(data)
+
+
+def changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> tuple[dict, dict]:
+    """Only the fields that changed, as (old, new)."""
+    old, new = old or {}, new or {}
+    keys = [k for k in {**old, **new} if old.get(k) != new.get(k)]
+    return {k: old.get(k) for k in keys if k in old}, {k: new.get(k) for k in keys if k in new}
+
+
+def record(
+    session: Session,
+    model: type[AuditEventFields],
+    *,
+    actor: Any,
+    action: str,
+    entity_type: str,
+    entity_id: Any,
+    old: dict[str, Any] | None = None,
+    new: dict[str, Any] | None = None,
+    reason: str | None = None,
+    diff: bool = True,
+) -> AuditEventFields | None:
+    """Add one audit event to the session (committed with the change it describes).
+
+    ``actor`` is a Principal (or a plain string for system actions). With ``diff`` only changed
+    fields are kept; a change that changes nothing records nothing and returns None.
+    """
+    if diff and old is not None and new is not None:
+        old, new = changes(old, new)
+        if not old and not new:
+            return None
+    roles = getattr(actor, "roles", None)
+    event = model(
+        actor=getattr(actor, "sub", None) or str(actor),
+        actor_roles=",".join(sorted(roles)) if roles else "",
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        reason=reason,
+        old=jsonable(old) if old is not None else None,
+        new=jsonable(new) if new is not None else None,
+        request_id=request_id.get(),
+    )
+    session.add(event)
+    return event

@@ -1,0 +1,42 @@
+"""``GET /audit-events``: every service exposes its own audit trail to trial managers and auditors."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlmodel import select
+
+from rlc_shared.audit import AuditEventFields
+from rlc_shared.auth import Role, require_roles
+from rlc_shared.db import SessionDep
+from rlc_shared.pagination import Page, PageDep, paginate
+
+
+def audit_router(model: type[AuditEventFields]) -> APIRouter:
+    router = APIRouter(tags=["audit"])
+
+    @router.get(
+        "/audit-events",
+        response_model=Page[dict[str, Any]],
+        dependencies=[require_roles(Role.trial_manager, Role.auditor)],
+    )
+    def list_audit_events(
+        session: SessionDep,
+        page: PageDep,
+        entity_type: Annotated[str | None, Query(max_length=60)] = None,
+        entity_id: Annotated[str | None, Query(max_length=100)] = None,
+        action: Annotated[str | None, Query(max_length=100)] = None,
+    ) -> Page[dict[str, Any]]:
+        """The service's audit trail, oldest first."""
+        stmt = select(model)
+        if entity_type:
+            stmt = stmt.where(model.entity_type == entity_type)
+        if entity_id:
+            stmt = stmt.where(model.entity_id == entity_id)
+        if action:
+            stmt = stmt.where(model.action == action)
+        rows, count, cursor = paginate(session, stmt, key=model.id, params=page)
+        return Page(data=[r.model_dump(mode="json") for r in rows], count=count, next_cursor=cursor)
+
+    return router

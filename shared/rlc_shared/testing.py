@@ -305,3 +305,23 @@ def start_service(
         proc.kill()
         raise
     return LiveService(name=name, url=url, database_url=database_url, proc=proc)
+
+
+def api_routes(app: Any) -> list[tuple[str, frozenset[str]]]:
+    """Every (path, methods) an app serves, including routes of included routers."""
+    from fastapi.routing import APIRoute
+
+    found: list[tuple[str, frozenset[str]]] = []
+
+    def walk(routes: Any, prefix: str) -> None:
+        for route in routes:
+            nested = getattr(route, "original_router", None)
+            if nested is not None:
+                walk(nested.routes, prefix + route.include_context.prefix)
+            elif isinstance(route, APIRoute):
+                found.append((prefix + route.path, frozenset(route.methods)))
+            elif hasattr(route, "path") and hasattr(route, "methods") and route.methods:
+                found.append((prefix + route.path, frozenset(route.methods)))
+
+    walk(app.routes, "")
+    return found

@@ -1,0 +1,95 @@
+"""A small app built with the shared factory, to test the shared behaviour on its own."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+
+from rlc_shared.app import create_service_app
+from rlc_shared.auth import CurrentPrincipal, Role, ensure_school_scope, require_roles
+from rlc_shared.config import ServiceSettings, settings_config
+from rlc_shared.errors import Conflict
+from rlc_shared.limits import StrictModel
+from rlc_shared.migrations import upgrade
+from rlc_shared.testing import Keys
+
+SURVEYS_DIR = Path(__file__).resolve().parents[2] / "services" / "surveys"
+
+
+class DemoSettings(ServiceSettings):
+    model_config = settings_config("SHAREDTEST_")
+    service_name: str = "sharedtest"
+
+
+class Nomination(StrictModel):
+    urn: int
+    note: str | None = None
+
+
+def demo_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/whoami")
+    def whoami(principal: CurrentPrincipal) -> dict:
+        """Echo the caller."""
+        return {"sub": principal.sub, "roles": sorted(principal.roles), "urn": principal.urn}
+
+    @router.get("/managers-only", dependencies=[require_roles(Role.trial_manager)])
+    def managers_only() -> dict:
+        """Only trial managers."""
+        return {"ok": True}
+
+    @router.get("/las/{la_code}/schools/{urn}")
+    def school(la_code: str, urn: int, principal: CurrentPrincipal) -> dict:
+        """A school, scoped."""
+        ensure_school_scope(principal, urn, la_code)
+        return {"urn": urn}
+
+    @router.post("/nominations")
+    def nominate(body: Nomination) -> dict:
+        """A strict body."""
+        return body.model_dump()
+
+    @router.post("/conflict")
+    def conflict() -> dict:
+        """A domain error."""
+        raise Conflict("The run has already been executed; runs execute once.", run_id="r1")
+
+    @router.get("/boom")
+    def boom() -> dict:
+        """An unexpected failure."""
+        raise RuntimeError("secret internals")
+
+    return router
+
+
+def make_app(keys: Keys, tmp: Path, **overrides):
+    tmp.mkdir(parents=True, exist_ok=True)
+    db = tmp / "shared.db"
+    url = f"sqlite:///{db}"
+    if not db.exists():
+        upgrade(SURVEYS_DIR, url)  # any migrated schema will do for /readyz
+    values = {
+        "database_url": url,
+        "jwks_file": str(keys.jwks_file),
+        "storage_dir": str(tmp / "storage"),
+        "max_body_bytes": 1024,
+        **overrides,
+    }
+    settings = DemoSettings(**values)
+    app = create_service_app(
+        settings=settings,
+        title="shared test app",
+        description="",
+        service_dir=SURVEYS_DIR,
+        routers=[demo_router()],
+    )
+    return app
+
+
+@pytest.fixture
+def client(keys: Keys, tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(make_app(keys, tmp_path)) as c:
+        yield c

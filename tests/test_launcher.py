@@ -30,7 +30,10 @@ def launcher_env(tmp: Path) -> dict[str, str]:
 def test_token_command_prints_only_a_verifiable_token(tmp_path: Path) -> None:
     out = subprocess.run(
         [RLC, "token", "--role", "virtual_school", "--la-code", "865", "--sub", "vs-wiltshire"],
-        cwd=tmp_path, capture_output=True, text=True, check=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     token = out.stdout.strip()
     assert out.stdout.count("\n") == 1 and re.fullmatch(r"[\w-]+\.[\w-]+\.[\w-]+", token)
@@ -38,7 +41,9 @@ def test_token_command_prints_only_a_verifiable_token(tmp_path: Path) -> None:
     principal = verify_token(token, keys=keys, issuer=DEV_ISSUER, audience=AUDIENCE)
     assert principal.sub == "vs-wiltshire" and principal.la_code == "865"
     assert principal.roles == {"virtual_school"}
-    bad = subprocess.run([RLC, "token", "--role", "overlord"], cwd=tmp_path, capture_output=True, text=True)
+    bad = subprocess.run(
+        [RLC, "token", "--role", "overlord"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert bad.returncode != 0 and "unknown role" in bad.stderr
 
 
@@ -53,7 +58,12 @@ def test_migrate_one_service(tmp_path: Path) -> None:
 def test_up_starts_all_five_and_stops_them_on_ctrl_c(tmp_path: Path) -> None:
     env = launcher_env(tmp_path)
     proc = subprocess.Popen(
-        [RLC, "up"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [RLC, "up"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
         start_new_session=True,
     )
     try:
@@ -74,7 +84,10 @@ def test_up_starts_all_five_and_stops_them_on_ctrl_c(tmp_path: Path) -> None:
             assert httpx.get(url + "/readyz", timeout=5).json() == {"status": "ready"}
         token = output.split("trial_manager token (8 h):\n", 1)[1].split("\n", 1)[0]
         keys = KeySet(jwks_file=str(tmp_path / "var" / "keys" / "jwks.json"))
-        assert "trial_manager" in verify_token(token, keys=keys, issuer=DEV_ISSUER, audience=AUDIENCE).roles
+        assert (
+            "trial_manager"
+            in verify_token(token, keys=keys, issuer=DEV_ISSUER, audience=AUDIENCE).roles
+        )
         jwks = json.loads((tmp_path / "var" / "keys" / "jwks.json").read_text())
         assert "d" not in jwks["keys"][0], "the JWKS must hold only the public key"
     finally:

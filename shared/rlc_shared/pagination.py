@@ -73,6 +73,7 @@ def paginate(
     if len(rows) > params.limit:
         rows = rows[: params.limit]
         last = rows[-1]
-        value = getattr(last, key.key) if hasattr(last, key.key) else last[0]
+        name = str(key.key)
+        value = getattr(last, name) if hasattr(last, name) else last[0]
         next_cursor = encode_cursor(value)
     return rows, count, next_cursor

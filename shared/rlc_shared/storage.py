@@ -11,7 +11,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from rlc_shared.errors import NotFound
 
@@ -153,7 +153,7 @@ class S3Storage:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
 
-def storage_from_settings(settings: object) -> ObjectStorage:
+def storage_from_settings(settings: Any) -> ObjectStorage:
     backend = getattr(settings, "storage_backend", "local")
     if backend == "s3":
         bucket = getattr(settings, "s3_bucket", None)

@@ -319,7 +319,7 @@ def api_routes(app: Any) -> list[tuple[str, frozenset[str]]]:
             if nested is not None:
                 walk(nested.routes, prefix + route.include_context.prefix)
             elif isinstance(route, APIRoute):
-                found.append((prefix + route.path, frozenset(route.methods)))
+                found.append((prefix + route.path, frozenset(route.methods or ())))
             elif hasattr(route, "path") and hasattr(route, "methods") and route.methods:
                 found.append((prefix + route.path, frozenset(route.methods)))
 

@@ -23,7 +23,9 @@ def forge(header: dict, claims: dict, signature: bytes = b"") -> str:
 
 
 def hs256(header: dict, claims: dict, secret: bytes) -> str:
-    signing_input = (b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())).encode()
+    signing_input = (
+        b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
+    ).encode()
     mac = hmac.HMAC(secret, hashes.SHA256())
     mac.update(signing_input)
     return signing_input.decode() + "." + b64(mac.finalize())
@@ -31,7 +33,14 @@ def hs256(header: dict, claims: dict, secret: bytes) -> str:
 
 def claims(**over) -> dict:
     now = int(time.time())
-    base = {"iss": DEV_ISSUER, "aud": AUDIENCE, "sub": "someone", "exp": now + 600, "iat": now, "roles": ["trial_manager"]}
+    base = {
+        "iss": DEV_ISSUER,
+        "aud": AUDIENCE,
+        "sub": "someone",
+        "exp": now + 600,
+        "iat": now,
+        "roles": ["trial_manager"],
+    }
     base.update(over)
     return {k: v for k, v in base.items() if v is not None}
 
@@ -89,7 +98,9 @@ def test_future_nbf(client: TestClient, keys: Keys) -> None:
 def test_required_claims(client: TestClient, keys: Keys, override: dict) -> None:
     from jose import jwt
 
-    token = jwt.encode(claims(**override), keys.private_pem.decode(), algorithm="RS256", headers={"kid": keys.kid})
+    token = jwt.encode(
+        claims(**override), keys.private_pem.decode(), algorithm="RS256", headers={"kid": keys.kid}
+    )
     assert_problem(client.get("/whoami", headers=bearer(token)), 401)
 
 
@@ -107,13 +118,27 @@ def test_hs256_signed_with_public_key(client: TestClient, keys: Keys, encoding: 
 
 def test_unknown_kid(client: TestClient, keys: Keys) -> None:
     other = generate_private_key_pem()
-    token = mint_token(private_pem=other, kid="not-ours", sub="x", roles=["trial_manager"], issuer=DEV_ISSUER, audience=AUDIENCE)
+    token = mint_token(
+        private_pem=other,
+        kid="not-ours",
+        sub="x",
+        roles=["trial_manager"],
+        issuer=DEV_ISSUER,
+        audience=AUDIENCE,
+    )
     assert_problem(client.get("/whoami", headers=bearer(token)), 401, "unknown key")
 
 
 def test_right_kid_wrong_key(client: TestClient, keys: Keys) -> None:
     other = generate_private_key_pem()
-    token = mint_token(private_pem=other, kid=keys.kid, sub="x", roles=["trial_manager"], issuer=DEV_ISSUER, audience=AUDIENCE)
+    token = mint_token(
+        private_pem=other,
+        kid=keys.kid,
+        sub="x",
+        roles=["trial_manager"],
+        issuer=DEV_ISSUER,
+        audience=AUDIENCE,
+    )
     assert_problem(client.get("/whoami", headers=bearer(token)), 401, "rejected")
 
 
@@ -137,7 +162,9 @@ def test_wrong_scope(client: TestClient, keys: Keys) -> None:
     assert_problem(client.get("/las/370/schools/100001", headers=keys.headers("school")), 403)
 
 
-def test_token_never_logged(client: TestClient, keys: Keys, caplog: pytest.LogCaptureFixture) -> None:
+def test_token_never_logged(
+    client: TestClient, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
     from rlc_shared.logging import JsonFormatter
 
     token = keys.token(ttl_seconds=-120)

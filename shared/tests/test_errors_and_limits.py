@@ -26,25 +26,35 @@ def test_domain_error_is_problem(client: TestClient, keys: Keys) -> None:
 
 
 def test_unknown_field_refused(client: TestClient, keys: Keys) -> None:
-    body = is_problem(client.post("/nominations", json={"urn": 1, "arm": "intervention"}, headers=keys.headers()), 422)
+    body = is_problem(
+        client.post("/nominations", json={"urn": 1, "arm": "intervention"}, headers=keys.headers()),
+        422,
+    )
     assert body["errors"] == [{"field": "arm", "message": "Extra inputs are not permitted"}]
 
 
 def test_validation_error_does_not_echo_values(client: TestClient, keys: Keys) -> None:
-    body = is_problem(client.post("/nominations", json={"urn": "head@school.example"}, headers=keys.headers()), 422)
+    body = is_problem(
+        client.post("/nominations", json={"urn": "head@school.example"}, headers=keys.headers()),
+        422,
+    )
     assert "head@school.example" not in str(body)
     assert body["errors"][0]["field"] == "urn"
 
 
 def test_malformed_json(client: TestClient, keys: Keys) -> None:
     resp = client.post(
-        "/nominations", content=b"{not json", headers={**keys.headers(), "Content-Type": "application/json"}
+        "/nominations",
+        content=b"{not json",
+        headers={**keys.headers(), "Content-Type": "application/json"},
     )
     is_problem(resp, 422)
 
 
 def test_unknown_route_and_method(client: TestClient, keys: Keys) -> None:
-    assert "no endpoint" in is_problem(client.get("/nowhere", headers=keys.headers()), 404)["detail"]
+    assert (
+        "no endpoint" in is_problem(client.get("/nowhere", headers=keys.headers()), 404)["detail"]
+    )
     is_problem(client.delete("/whoami", headers=keys.headers()), 405)
 
 
@@ -63,7 +73,13 @@ def test_body_too_large_streamed(client: TestClient, keys: Keys) -> None:
 
 
 def test_unexpected_error_hides_internals_in_production(keys: Keys, tmp_path: Path) -> None:
-    app = make_app(keys, tmp_path, environment="production", jwt_issuer="https://login.example", database_url="postgresql://u@h/db")
+    app = make_app(
+        keys,
+        tmp_path,
+        environment="production",
+        jwt_issuer="https://login.example",
+        database_url="postgresql://u@h/db",
+    )
     assert app.docs_url is None and app.openapi_url is None
     dev = make_app(keys, tmp_path / "dev")
     with TestClient(dev, raise_server_exceptions=False) as c:
@@ -89,8 +105,14 @@ def test_readyz_not_migrated(keys: Keys, tmp_path: Path) -> None:
 
     from .conftest import SURVEYS_DIR, DemoSettings
 
-    settings = DemoSettings(database_url=f"sqlite:///{tmp_path / 'empty.db'}", jwks_file=str(keys.jwks_file), storage_dir=str(tmp_path))
-    app = create_service_app(settings=settings, title="t", description="", service_dir=SURVEYS_DIR, routers=[])
+    settings = DemoSettings(
+        database_url=f"sqlite:///{tmp_path / 'empty.db'}",
+        jwks_file=str(keys.jwks_file),
+        storage_dir=str(tmp_path),
+    )
+    app = create_service_app(
+        settings=settings, title="t", description="", service_dir=SURVEYS_DIR, routers=[]
+    )
     with TestClient(app) as c:
         assert "rlc migrate" in is_problem(c.get("/readyz"), 503)["detail"]
 
@@ -100,7 +122,14 @@ def test_cors_production_allowlist(keys: Keys, tmp_path: Path) -> None:
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="CORS"):
-        make_app(keys, tmp_path, environment="production", jwt_issuer="https://login.example", database_url="postgresql://u@h/db", cors_origins=["*"])
+        make_app(
+            keys,
+            tmp_path,
+            environment="production",
+            jwt_issuer="https://login.example",
+            database_url="postgresql://u@h/db",
+            cors_origins=["*"],
+        )
     with pytest.raises(ValidationError, match="PostgreSQL"):
         make_app(keys, tmp_path, environment="production", jwt_issuer="https://login.example")
     with pytest.raises(ValidationError, match="dev token issuer"):
@@ -122,19 +151,39 @@ def test_page_size_capped(keys: Keys, tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     upgrade(SURVEYS_DIR, url)
-    settings = DemoSettings(database_url=url, jwks_file=str(keys.jwks_file), storage_dir=str(tmp_path), max_page_size=3)
-    from rlc_shared.app import create_service_app
-    from rlc_shared.audit import record
+    settings = DemoSettings(
+        database_url=url, jwks_file=str(keys.jwks_file), storage_dir=str(tmp_path), max_page_size=3
+    )
     from sqlmodel import Session
 
-    app = create_service_app(settings=settings, title="t", description="", service_dir=SURVEYS_DIR, routers=[audit_router(AuditEvent)])
+    from rlc_shared.app import create_service_app
+    from rlc_shared.audit import record
+
+    app = create_service_app(
+        settings=settings,
+        title="t",
+        description="",
+        service_dir=SURVEYS_DIR,
+        routers=[audit_router(AuditEvent)],
+    )
     with TestClient(app) as c:
         with Session(app.state.engine) as s:
             for i in range(7):
-                record(s, AuditEvent, actor="tester", action="round.created", entity_type="round", entity_id=i, new={"i": i})
+                record(
+                    s,
+                    AuditEvent,
+                    actor="tester",
+                    action="round.created",
+                    entity_type="round",
+                    entity_id=i,
+                    new={"i": i},
+                )
             s.commit()
         first = c.get("/audit-events?limit=100", headers=keys.headers("auditor")).json()
         assert len(first["data"]) == 3 and first["count"] == 7
-        second = c.get(f"/audit-events?limit=100&cursor={first['next_cursor']}", headers=keys.headers("auditor")).json()
+        second = c.get(
+            f"/audit-events?limit=100&cursor={first['next_cursor']}",
+            headers=keys.headers("auditor"),
+        ).json()
         assert [e["entity_id"] for e in second["data"]] == ["3", "4", "5"]
         is_problem(c.get("/audit-events?cursor=%%%", headers=keys.headers("auditor")), 400)

@@ -18,7 +18,14 @@ def test_json_format_with_request_id() -> None:
     token = request_id.set("rid-1")
     try:
         record = logging.makeLogRecord(
-            {"name": "rlc.test", "levelno": 20, "levelname": "INFO", "msg": "school %s at %s", "args": (100001, "office@school.example"), "extra_field": "x@y.example"}
+            {
+                "name": "rlc.test",
+                "levelno": 20,
+                "levelname": "INFO",
+                "msg": "school %s at %s",
+                "args": (100001, "office@school.example"),
+                "extra_field": "x@y.example",
+            }
         )
         line = json.loads(JsonFormatter().format(record))
     finally:

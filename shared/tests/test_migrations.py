@@ -35,7 +35,9 @@ def test_upgrade_downgrade_and_models_match(name: str, database_factory) -> None
     try:
         assert current_revisions(engine) == head_revisions(spec.directory)
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata_of(name))
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True}), metadata_of(name)
+            )
         assert diff == [], f"{name}: models and migrations differ: {diff}"
         downgrade(spec.directory, url, "base")
         assert set(inspect(engine).get_table_names()) <= {"alembic_version"}

@@ -8,7 +8,15 @@ from fastapi.testclient import TestClient
 from rlc_shared import services
 from rlc_shared.testing import api_routes
 
-PUBLIC = {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/.well-known/jwks.json"}
+PUBLIC = {
+    "/healthz",
+    "/readyz",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/openapi.json",
+    "/.well-known/jwks.json",
+}
 
 
 @pytest.mark.parametrize("name", [s.name for s in services.SERVICES])
@@ -16,7 +24,9 @@ def test_every_route_needs_a_token(name: str, migrated_database, keys, tmp_path)
     import importlib
 
     settings = importlib.import_module(f"{name}.config").Settings(
-        database_url=migrated_database(name), jwks_file=str(keys.jwks_file), storage_dir=str(tmp_path)
+        database_url=migrated_database(name),
+        jwks_file=str(keys.jwks_file),
+        storage_dir=str(tmp_path),
     )
     app = importlib.import_module(f"{name}.main").create_app(settings)
     checked = 0
@@ -27,7 +37,9 @@ def test_every_route_needs_a_token(name: str, migrated_database, keys, tmp_path)
             path = re.sub(r"\{[^}]+\}", "1", route_path)
             for method in methods - {"HEAD", "OPTIONS"}:
                 resp = client.request(method, path)
-                assert resp.status_code == 401, f"{name} {method} {route_path} answered {resp.status_code} without a token"
+                assert resp.status_code == 401, (
+                    f"{name} {method} {route_path} answered {resp.status_code} without a token"
+                )
                 assert resp.headers["content-type"] == "application/problem+json"
                 checked += 1
     assert checked >= 1, f"{name} exposes no authenticated route"

@@ -19,7 +19,9 @@ def storage(request, tmp_path, s3_server: S3Server):
 
 def test_round_trip(storage) -> None:
     data = b"Signed consent form\n" * 10_000
-    stored = storage.put("consent/100001/form.pdf", io.BytesIO(data), content_type="application/pdf")
+    stored = storage.put(
+        "consent/100001/form.pdf", io.BytesIO(data), content_type="application/pdf"
+    )
     assert stored.size == len(data)
     assert stored.sha256 == hashlib.sha256(data).hexdigest()
     assert storage.exists("consent/100001/form.pdf")
@@ -60,7 +62,9 @@ def test_local_write_is_atomic(tmp_path) -> None:
 def test_s3_from_settings(s3_server: S3Server) -> None:
     from surveys.config import Settings
 
-    settings = Settings(storage_backend="s3", s3_bucket=s3_server.bucket, s3_endpoint_url=s3_server.endpoint_url)
+    settings = Settings(
+        storage_backend="s3", s3_bucket=s3_server.bucket, s3_endpoint_url=s3_server.endpoint_url
+    )
     store = storage_from_settings(settings)
     store.put("exports/x.csv", io.BytesIO(b"a,b\n"), content_type="text/csv")
     listed = s3_server.client().list_objects_v2(Bucket=s3_server.bucket, Prefix="exports/")

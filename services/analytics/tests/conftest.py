@@ -5,11 +5,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from rlc_shared.testing import Keys, wipe
-
 from analytics.config import Settings
 from analytics.main import create_app
 from analytics.models import ServiceModel
+from rlc_shared.testing import Keys, wipe
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,10 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from rlc_shared.testing import Keys, wipe
-
 from randomisation.config import Settings
 from randomisation.main import create_app
 from randomisation.models import ServiceModel
+from rlc_shared.testing import Keys, wipe
 
 
 @pytest.fixture(scope="session")

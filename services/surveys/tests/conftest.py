@@ -6,7 +6,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rlc_shared.testing import Keys, wipe
-
 from surveys.config import Settings
 from surveys.main import create_app
 from surveys.models import ServiceModel

@@ -6,7 +6,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rlc_shared.testing import Keys, wipe
-
 from workshops.config import Settings
 from workshops.main import create_app
 from workshops.models import ServiceModel

@@ -6,6 +6,7 @@ something the app does at start-up; ``/readyz`` reports whether the database is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -50,12 +51,24 @@ def at_head(engine: Engine, service_dir: Path) -> bool:
     return current_revisions(engine) == head_revisions(service_dir)
 
 
-def run_env(target_metadata: MetaData, default_url: str) -> None:
-    """The body of every service's ``migrations/env.py``."""
+def run_env(
+    target_metadata: MetaData, *, env_var: str, default_url: Callable[[], str]
+) -> None:
+    """The body of every service's ``migrations/env.py``.
+
+    The URL comes from ``rlc migrate`` (set on the config), else the service's
+    ``<PREFIX>DATABASE_URL``, else its settings' default. The migration job needs only the
+    database URL, not the service's other secrets (e.g. a signing key), so settings are built
+    only as the last resort.
+    """
+    import os
+
     from alembic import context
 
     config = context.config
-    url = config.get_main_option("sqlalchemy.url") or normalise_url(default_url)
+    url = normalise_url(
+        config.get_main_option("sqlalchemy.url") or os.environ.get(env_var) or default_url()
+    )
     if context.is_offline_mode():
         context.configure(
             url=url,

@@ -5,7 +5,13 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from recruitment.config import Settings
+from recruitment.funnel.router import router as funnel_router
+from recruitment.gias.router import UPLOAD_PATHS
+from recruitment.gias.router import router as gias_router
+from recruitment.local_authorities.router import router as local_authorities_router
 from recruitment.models import AuditEvent
+from recruitment.schools.router import router as schools_router
+from recruitment.staff.router import router as staff_router
 from rlc_shared.app import create_service_app
 from rlc_shared.audit_api import audit_router
 
@@ -16,7 +22,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings=settings or Settings(),
         title="RLC recruitment service",
-        description="recruitment of the RLC Trial Platform.",
+        description=(
+            "The register of who is in the trial: local authorities and their Virtual Schools, "
+            "schools (from GIAS) with eligibility, consent and withdrawal, and their staff."
+        ),
         service_dir=SERVICE_DIR,
-        routers=[audit_router(AuditEvent)],
+        routers=[
+            local_authorities_router,
+            gias_router,
+            schools_router,
+            staff_router,
+            funnel_router,
+            audit_router(AuditEvent),
+        ],
+        upload_paths=UPLOAD_PATHS,
     )

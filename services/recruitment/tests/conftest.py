@@ -1,4 +1,5 @@
-"""Fixtures for the recruitment service's tests: its real migrated database, an app, a client."""
+"""Fixtures for the recruitment service's tests: its real migrated database, an app, a client,
+and ``api`` (see recruitment_testkit)."""
 
 from collections.abc import Iterator
 
@@ -6,8 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from recruitment.config import Settings
+from recruitment.deps import today
 from recruitment.main import create_app
 from recruitment.models import ServiceModel
+from recruitment.testing import RECRUITMENT_DAY, Api
 from rlc_shared.testing import Keys, wipe
 
 
@@ -22,8 +25,14 @@ def settings(migrated_database, keys: Keys, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    """A client on a fresh app; every table is emptied after the test."""
+    """A client on a fresh app, its clock set during recruitment; tables emptied after the test."""
     app = create_app(settings)
+    app.dependency_overrides[today] = lambda: RECRUITMENT_DAY
     with TestClient(app) as test_client:
         yield test_client
         wipe(app.state.engine, ServiceModel.metadata)
+
+
+@pytest.fixture
+def api(client: TestClient, keys: Keys) -> Api:
+    return Api(client, keys)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, BinaryIO
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, File, UploadFile
 from sqlmodel import select
@@ -17,6 +19,7 @@ from recruitment.models import GiasImport
 from recruitment.schemas import ImportPublic
 from rlc_shared.auth import Role, require_roles
 from rlc_shared.pagination import Page, PageDep, paginate
+from rlc_shared.storage import ObjectStorage
 
 router = APIRouter(prefix="/gias", tags=["GIAS"])
 
@@ -36,8 +39,12 @@ def _digest(stream: BinaryIO) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _prepare(upload: UploadFile, storage: StorageDep, kind: str, check) -> dict:
-    """Hash the spooled upload, check its header, keep the file in object storage."""
+@contextmanager
+def _kept_upload(
+    upload: UploadFile, storage: ObjectStorage, kind: str, check: Callable[[BinaryIO], object]
+) -> Iterator[dict[str, Any]]:
+    """Hash the spooled upload, check its header, keep the file in object storage (under its
+    SHA-256) while it is imported; if the import fails, a copy stored just now is removed."""
     sha256, size = _digest(upload.file)
     if size == 0:
         raise InvalidUpload("The file is empty; upload the CSV file itself.")
@@ -45,16 +52,23 @@ def _prepare(upload: UploadFile, storage: StorageDep, kind: str, check) -> dict:
         check(upload.file)  # reads the header only: a bad file is refused before anything is kept
     except (GiasFormatError, EmailRegisterFormatError) as exc:
         raise InvalidUpload(str(exc)) from None
+    key = f"gias/{kind}/{sha256}.csv"
+    existed = storage.exists(key)  # the same file imported before: keep its copy whatever happens
     upload.file.seek(0)
-    stored = storage.put(f"gias/{kind}/{sha256}.csv", upload.file, content_type="text/csv")
+    stored = storage.put(key, upload.file, content_type="text/csv")
     upload.file.seek(0)
-    return {
-        "stream": upload.file,
-        "file_name": (upload.filename or "upload.csv")[:255],
-        "sha256": sha256,
-        "size_bytes": size,
-        "storage_key": stored.key,
-    }
+    try:
+        yield {
+            "stream": upload.file,
+            "file_name": (upload.filename or "upload.csv")[:255],
+            "sha256": sha256,
+            "size_bytes": size,
+            "storage_key": stored.key,
+        }
+    except BaseException:
+        if not existed:
+            storage.delete(key)
+        raise
 
 
 @router.post(
@@ -71,14 +85,14 @@ def import_gias_extract(
     file: Annotated[UploadFile, File(description="edubasealldata*.csv as downloaded from GIAS")],
 ) -> GiasImport:
     """Import the GIAS establishment extract: upsert schools by URN and report the counts."""
-    args = _prepare(file, storage, service.ESTABLISHMENTS, iter_gias_rows)
-    return service.import_establishments(
-        session,
-        actor=principal,
-        batch_size=settings.gias_batch_size,
-        keep_rejections=settings.import_rejections_kept,
-        **args,
-    )
+    with _kept_upload(file, storage, service.ESTABLISHMENTS, iter_gias_rows) as args:
+        return service.import_establishments(
+            session,
+            actor=principal,
+            batch_size=settings.gias_batch_size,
+            keep_rejections=settings.import_rejections_kept,
+            **args,
+        )
 
 
 @router.post(
@@ -95,14 +109,14 @@ def import_gias_emails(
     file: Annotated[UploadFile, File(description="a CSV with URN and email columns")],
 ) -> GiasImport:
     """Import schools' GIAS emails from a URN,email file; unknown URNs are rejected by line."""
-    args = _prepare(file, storage, service.EMAILS, parse_email_register)
-    return service.import_emails(
-        session,
-        actor=principal,
-        batch_size=settings.gias_batch_size,
-        keep_rejections=settings.import_rejections_kept,
-        **args,
-    )
+    with _kept_upload(file, storage, service.EMAILS, parse_email_register) as args:
+        return service.import_emails(
+            session,
+            actor=principal,
+            batch_size=settings.gias_batch_size,
+            keep_rejections=settings.import_rejections_kept,
+            **args,
+        )
 
 
 @router.get(

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
@@ -33,6 +34,7 @@ from recruitment.models import AuditEvent, GiasImport, School, SchoolEmail
 from recruitment.schools import service as school_service
 from rlc_shared.audit import jsonable, utcnow
 from rlc_shared.auth import Principal
+from rlc_shared.errors import Conflict
 from rlc_shared.logging import request_id
 
 ESTABLISHMENTS, EMAILS = "establishments", "emails"
@@ -203,6 +205,14 @@ def import_establishments(
             _upsert_batch(session, batch, record=record, who=who)
     except GiasFormatError as exc:
         raise InvalidUpload(str(exc)) from None
+    except IntegrityError:
+        # Two imports inserting the same new URNs at once: the later one loses and changes
+        # nothing (its transaction is rolled back); re-uploading it is safe.
+        raise Conflict(
+            "Another GIAS import added the same schools at the same time; nothing from this "
+            "file was imported. Upload it again.",
+            code="concurrent-import",
+        ) from None
     return _finish(session, record=record, report=report, actor=actor)
 
 

@@ -1,0 +1,92 @@
+"""The recruitment service's domain errors; each becomes one problem+json response."""
+
+from __future__ import annotations
+
+from rlc_shared.errors import Conflict, Forbidden, NotFound, Unprocessable, UnsupportedMediaType
+
+
+class SchoolNotFound(NotFound):
+    code = "school-not-found"
+
+
+class LocalAuthorityNotFound(NotFound):
+    code = "local-authority-not-found"
+
+
+class StaffMemberNotFound(NotFound):
+    code = "staff-member-not-found"
+
+
+class ImportNotFound(NotFound):
+    code = "import-not-found"
+
+
+class DocumentNotFound(NotFound):
+    code = "document-not-found"
+
+
+class LocalAuthorityAlreadyRegistered(Conflict):
+    code = "local-authority-already-registered"
+
+
+class LocalAuthorityNotRegistered(Conflict):
+    code = "local-authority-not-registered"
+
+
+class RegistrationAfterDeadline(Conflict):
+    code = "registration-after-deadline"
+
+
+class OverrideNotAllowed(Forbidden):
+    code = "override-not-allowed"
+
+
+class InvalidTransition(Conflict):
+    """A status change the trial's lifecycle does not allow; names where the school can go."""
+
+    code = "invalid-status-transition"
+
+    def __init__(
+        self, *, urn: int, current: str | None, requested: str, allowed: list[str]
+    ) -> None:
+        shown = current or "not_nominated"
+        options = ", ".join(allowed) if allowed else "none (this is a final status)"
+        super().__init__(
+            f"School {urn} is '{shown}' and cannot become '{requested}'; "
+            f"allowed next statuses: {options}.",
+            current_status=shown,
+            requested_status=requested,
+            allowed=allowed,
+        )
+
+
+class RandomisationConflict(Conflict):
+    code = "randomisation-conflict"
+
+
+class ConsentIncomplete(Unprocessable):
+    code = "consent-incomplete"
+
+
+class WithdrawalAfterCutoff(Conflict):
+    code = "withdrawal-after-cutoff"
+
+
+class AlreadyWithdrawn(Conflict):
+    code = "already-withdrawn"
+
+
+class SchoolNotInTrial(Conflict):
+    code = "school-not-in-trial"
+
+
+class InvalidUpload(Unprocessable):
+    code = "invalid-upload"
+
+
+class UnsupportedDocument(UnsupportedMediaType):
+    code = "unsupported-document"
+
+
+class NoSchoolWithEmail(NotFound):
+    code = "no-school-with-email"

@@ -1,0 +1,186 @@
+"""Local authorities: expressions of interest, data sharing agreements, their Virtual School."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import BinaryIO
+
+from sqlmodel import Session, select
+
+from recruitment.auditing import audit, state
+from recruitment.documents import store_document
+from recruitment.emails import InvalidEmail, normalise_email
+from recruitment.errors import (
+    InvalidUpload,
+    LocalAuthorityAlreadyRegistered,
+    OverrideNotAllowed,
+    RegistrationAfterDeadline,
+)
+from recruitment.models import LocalAuthority, VirtualSchool
+from recruitment.schemas import LocalAuthorityCreate, LocalAuthorityUpdate, VirtualSchoolIn
+from rlc_shared.audit import utcnow
+from rlc_shared.auth import Principal, Role
+from rlc_shared.errors import Unprocessable
+from rlc_shared.storage import ObjectStorage
+
+LA_FIELDS = [
+    "la_code",
+    "name",
+    "eoi_on",
+    "eoi_contact_name",
+    "late_override_reason",
+    "target_schools",
+    "dsa_signed_on",
+    "dsa_reference",
+    "dsa_document_key",
+    "dsa_document_sha256",
+]
+VS_FIELDS = ["la_code", "head_name", "contact_phone"]
+
+
+def _email_or_none(value: str | None, field: str) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return normalise_email(value)
+    except InvalidEmail as exc:
+        raise Unprocessable(f"{field}: {exc}", code="invalid-email") from None
+
+
+def register(
+    session: Session,
+    *,
+    data: LocalAuthorityCreate,
+    actor: Principal,
+    today: dt.date,
+    deadline: dt.date,
+) -> LocalAuthority:
+    """Record an LA's expression of interest; after the deadline only with a manager's override.
+
+    The deadline is checked against the day the registration reaches us (``today``), not the
+    date the caller says the EOI was made, which a caller could back-date.
+    """
+    if session.get(LocalAuthority, data.la_code) is not None:
+        raise LocalAuthorityAlreadyRegistered(f"Local authority {data.la_code} is registered.")
+    eoi_on = data.eoi_on or today
+    if eoi_on > today:
+        raise Unprocessable("eoi_on: the expression of interest cannot be dated in the future.")
+    override = data.late_override_reason
+    if override and not actor.has(Role.trial_manager):
+        raise OverrideNotAllowed("Only a trial manager can accept a late expression of interest.")
+    if today > deadline and not override:
+        raise RegistrationAfterDeadline(
+            f"Expressions of interest closed on {deadline.isoformat()}; this one arrived on "
+            f"{today.isoformat()}. A trial manager can accept it with a late_override_reason.",
+            deadline=deadline.isoformat(),
+        )
+    la = LocalAuthority(
+        la_code=data.la_code,
+        name=data.name,
+        eoi_on=eoi_on,
+        eoi_contact_name=data.contact_name,
+        eoi_contact_email=_email_or_none(data.contact_email, "contact_email"),
+        late_override_reason=override if today > deadline else None,
+        target_schools=data.target_schools,
+        registered_by=actor.actor,
+    )
+    session.add(la)
+    audit(
+        session,
+        actor=actor,
+        action="local_authority.registered",
+        entity_type="local_authority",
+        entity_id=la.la_code,
+        new=state(la, LA_FIELDS),
+        reason=la.late_override_reason,
+    )
+    return la
+
+
+def update(
+    session: Session, *, la: LocalAuthority, data: LocalAuthorityUpdate, actor: Principal
+) -> LocalAuthority:
+    before = state(la, LA_FIELDS)
+    for key, value in data.model_dump(exclude_unset=True).items():
+        if value is not None:
+            setattr(la, key, value)
+    session.add(la)
+    audit(
+        session,
+        actor=actor,
+        action="local_authority.updated",
+        entity_type="local_authority",
+        entity_id=la.la_code,
+        old=before,
+        new=state(la, LA_FIELDS),
+    )
+    return la
+
+
+def sign_data_sharing_agreement(
+    session: Session,
+    *,
+    la: LocalAuthority,
+    signed_on: dt.date,
+    reference: str,
+    document: BinaryIO,
+    content_type: str | None,
+    storage: ObjectStorage,
+    actor: Principal,
+    today: dt.date,
+) -> LocalAuthority:
+    """Record the signed DSA; the document goes to object storage first (an orphan if we fail)."""
+    reference = reference.strip()
+    if not reference or len(reference) > 100:
+        raise InvalidUpload("reference: give the agreement's reference (at most 100 characters).")
+    if signed_on > today:
+        raise InvalidUpload("signed_on: the agreement cannot be signed in the future.")
+    stored = store_document(
+        storage, folder=f"dsa/{la.la_code}", stream=document, content_type=content_type
+    )
+    before = state(la, LA_FIELDS)
+    la.dsa_signed_on = signed_on
+    la.dsa_reference = reference
+    la.dsa_document_key = stored.key
+    la.dsa_document_sha256 = stored.sha256
+    la.dsa_content_type = (content_type or "").split(";")[0].strip().lower()
+    session.add(la)
+    audit(
+        session,
+        actor=actor,
+        action="local_authority.dsa_signed",
+        entity_type="local_authority",
+        entity_id=la.la_code,
+        old=before,
+        new=state(la, LA_FIELDS),
+    )
+    return la
+
+
+def get_virtual_school(session: Session, *, la_code: str) -> VirtualSchool | None:
+    return session.exec(select(VirtualSchool).where(VirtualSchool.la_code == la_code)).first()
+
+
+def set_virtual_school(
+    session: Session, *, la: LocalAuthority, data: VirtualSchoolIn, actor: Principal
+) -> VirtualSchool:
+    """Create or replace the LA's one Virtual School."""
+    vs = get_virtual_school(session, la_code=la.la_code)
+    before = state(vs, VS_FIELDS) if vs is not None else None
+    if vs is None:
+        vs = VirtualSchool(la_code=la.la_code, head_name=data.head_name)
+    vs.head_name = data.head_name
+    vs.contact_email = _email_or_none(data.contact_email, "contact_email")
+    vs.contact_phone = data.contact_phone
+    vs.updated_at = utcnow()
+    session.add(vs)
+    audit(
+        session,
+        actor=actor,
+        action="virtual_school.set",
+        entity_type="local_authority",
+        entity_id=la.la_code,
+        old=before,
+        new=state(vs, VS_FIELDS),
+    )
+    return vs

@@ -1,0 +1,136 @@
+"""School staff in the trial and their consent to data collection, and its withdrawal."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlmodel import Session
+
+from recruitment.auditing import audit, staff_entity_id, state
+from recruitment.emails import InvalidEmail, normalise_email
+from recruitment.errors import AlreadyWithdrawn, SchoolNotInTrial, WithdrawalAfterCutoff
+from recruitment.models import School, StaffMember
+from recruitment.schemas import StaffMemberCreate
+from recruitment.schools.service import WITHDRAWN
+from rlc_shared.auth import Principal
+from rlc_shared.errors import Unprocessable
+
+#: Audited fields: never the email (personal data); only whether one is held.
+STAFF_FIELDS = [
+    "urn",
+    "name",
+    "role",
+    "data_collection_consent",
+    "consented_on",
+    "withdrawn_on",
+    "withdrawal_covers",
+    "withdrawal_reason",
+]
+ALL = "all"
+
+
+def _audit(
+    session: Session,
+    member: StaffMember,
+    *,
+    action: str,
+    before: dict | None,
+    actor: Principal,
+    reason: str | None = None,
+) -> None:
+    new = state(member, STAFF_FIELDS) | {"has_email": bool(member.email)}
+    if before is not None:
+        before = before | {"has_email": new["has_email"]}
+    audit(
+        session,
+        actor=actor,
+        action=action,
+        entity_type="staff_member",
+        entity_id=staff_entity_id(member.urn, member.id),
+        old=before,
+        new=new,
+        reason=reason,
+    )
+
+
+def add_staff_member(
+    session: Session, *, school: School, data: StaffMemberCreate, actor: Principal
+) -> StaffMember:
+    """Add a member of staff to a school that is in the trial."""
+    if school.status is None or school.status == WITHDRAWN:
+        raise SchoolNotInTrial(
+            f"School {school.urn} is {'withdrawn' if school.status else 'not nominated'}; "
+            "staff are recorded only for schools in the trial."
+        )
+    email = None
+    if data.email and data.email.strip():
+        try:
+            email = normalise_email(data.email)
+        except InvalidEmail as exc:
+            raise Unprocessable(f"email: {exc}", code="invalid-email") from None
+    member = StaffMember(urn=school.urn, name=data.name, role=data.role, email=email)
+    session.add(member)
+    session.flush()  # the id names the audit event
+    _audit(session, member, action="staff_member.added", before=None, actor=actor)
+    return member
+
+
+def record_consent(
+    session: Session,
+    *,
+    member: StaffMember,
+    consented_on: dt.date,
+    actor: Principal,
+    today: dt.date,
+) -> StaffMember:
+    """A teacher's consent to data collection."""
+    if member.withdrawn_on is not None:
+        raise AlreadyWithdrawn(
+            f"Staff member {member.id} withdrew on {member.withdrawn_on.isoformat()}; "
+            "record a new staff member if they rejoin."
+        )
+    if consented_on > today:
+        raise Unprocessable("consented_on: consent cannot be dated in the future.")
+    before = state(member, STAFF_FIELDS)
+    member.data_collection_consent = True
+    member.consented_on = consented_on
+    session.add(member)
+    _audit(session, member, action="staff_member.consented", before=before, actor=actor)
+    return member
+
+
+def withdraw(
+    session: Session,
+    *,
+    member: StaffMember,
+    covers: list[str] | str,
+    reason: str | None,
+    actor: Principal,
+    today: dt.date,
+    cutoff: dt.date,
+) -> StaffMember:
+    """A teacher withdraws (from ``covers``, or "all") today; refused after the cut-off."""
+    if today > cutoff:
+        raise WithdrawalAfterCutoff(
+            f"Teachers could withdraw until {cutoff.isoformat()}; today is {today.isoformat()}, "
+            "so the withdrawal cannot be recorded.",
+            cutoff=cutoff.isoformat(),
+        )
+    if member.withdrawn_on is not None:
+        raise AlreadyWithdrawn(
+            f"Staff member {member.id} already withdrew on {member.withdrawn_on.isoformat()}."
+        )
+    scope = [ALL] if covers == ALL else sorted(set(covers))
+    if not scope:
+        raise Unprocessable("covers: say what the withdrawal covers, or 'all'.")
+    before = state(member, STAFF_FIELDS)
+    member.withdrawn_on = today
+    member.withdrawal_covers = scope
+    member.withdrawal_reason = reason
+    if ALL in scope or "data_processing" in scope:
+        member.data_collection_consent = False
+    session.add(member)
+    _audit(
+        session, member, action="staff_member.withdrawn", before=before, actor=actor, reason=reason
+    )
+    return member

@@ -1,0 +1,141 @@
+"""Schools' GIAS email register: import, manual change, history, lookup by email."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from recruitment.testing import LA, OTHER_LA, Api, GiasSchool, assert_problem
+
+SECRET = "Head.Office@Hillside.SCH.UK"
+
+
+def _import(api: Api, text: str, name: str = "gias_emails.csv"):
+    return api.client.post(
+        "/gias/email-imports",
+        headers=api.tm(),
+        files={"file": (name, text.encode("utf-8"), "text/csv")},
+    )
+
+
+@pytest.fixture
+def schools(api: Api) -> None:
+    api.ok(
+        api.import_gias(
+            [
+                GiasSchool(urn=100001),
+                GiasSchool(urn=100002),
+                GiasSchool(urn=100003, la_code=OTHER_LA),
+            ]
+        )
+    )
+
+
+def _lookup(api: Api, email: str, headers: dict[str, str] | None = None):
+    return api.client.get(
+        "/schools/by-email", params={"email": email}, headers=headers or api.service()
+    )
+
+
+def test_import_normalises_and_rejects_unknown_urns_by_line(api: Api, schools: None) -> None:
+    report = api.ok(
+        _import(
+            api,
+            "URN,Email,Notes\n"
+            f"100001, {SECRET} ,main office\n"
+            "999999,someone@unknown.sch.uk,\n"
+            "100002,not-an-email,\n"
+            "100003,office@other.sch.uk,\n",
+        )
+    )
+    assert (report["inserted"], report["updated"], report["unchanged"]) == (2, 0, 0)
+    assert report["rejected"] == 2
+    by_line = {r["line"]: r for r in report["rejections"]}
+    assert "URN 999999 is not a school" in by_line[3]["reason"]
+    assert "line 4 is not a valid address" in by_line[4]["reason"]
+    assert "not-an-email" not in str(report)
+    assert "someone@" not in str(report)
+    # Domain lower-cased, local part kept.
+    assert api.get_school(100001)["gias_email"] == "Head.Office@hillside.sch.uk"
+
+
+def test_reimport_is_unchanged_and_a_new_address_keeps_history(api: Api, schools: None) -> None:
+    api.ok(_import(api, f"URN,email\n100001,{SECRET}\n"))
+    same = api.ok(_import(api, "URN,email\n100001,Head.Office@hillside.sch.uk\n"))
+    assert (same["inserted"], same["updated"], same["unchanged"]) == (0, 0, 1)
+    changed = api.ok(_import(api, "URN,email\n100001,admin@hillside.sch.uk\n"))
+    assert changed["updated"] == 1
+    record = api.get_school(100001)
+    assert record["gias_email"] == "admin@hillside.sch.uk"
+    history = record["email_history"]
+    assert [e["email"] for e in history] == ["admin@hillside.sch.uk", "Head.Office@hillside.sch.uk"]
+    assert history[0]["valid_to"] is None
+    assert history[1]["valid_to"] == history[0]["valid_from"]
+    events = [e for e in api.history(100001) if e["action"] == "school.gias_email_set"]
+    assert events[-1]["old"] == {"gias_email": "Head.Office@hillside.sch.uk"}
+    assert events[-1]["new"]["gias_email"] == "admin@hillside.sch.uk"
+
+
+def test_lookup_by_current_and_historical_email(api: Api, schools: None) -> None:
+    api.ok(_import(api, f"URN,email\n100001,{SECRET}\n"))
+    resp = api.client.put(
+        "/schools/100001/email",
+        headers=api.tm(),
+        json={"email": "new.office@hillside.sch.uk", "reason": "School told us"},
+    )
+    assert api.ok(resp)["gias_email"] == "new.office@hillside.sch.uk"
+    current = api.ok(_lookup(api, "NEW.OFFICE@Hillside.sch.uk"))
+    assert (current["urn"], current["email_match"]) == (100001, "current")
+    old = api.ok(_lookup(api, "head.office@HILLSIDE.sch.uk"))
+    assert (old["urn"], old["email_match"]) == (100001, "historical")
+    posted = api.client.post(
+        "/schools/by-email", headers=api.service(), json={"email": "head.office@hillside.sch.uk"}
+    )
+    assert api.ok(posted)["urn"] == 100001
+    assert old["gias_email"] == "new.office@hillside.sch.uk"
+
+
+def test_unknown_email_is_a_404_problem_without_the_address(
+    api: Api, schools: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    problem = assert_problem(_lookup(api, "nobody.secret@nowhere.sch.uk"), 404)
+    assert problem["type"].endswith("no-school-with-email")
+    assert "nobody.secret" not in str(problem)
+    problem = assert_problem(_lookup(api, "nobody.secret@@nowhere"), 422)
+    assert "nobody.secret" not in str(problem) and "nowhere" not in str(problem)
+    # Our own log lines (the test client's httpx logger prints the URL it was asked for).
+    ours = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
+    assert ours and not [m for m in ours if "nobody.secret" in m or "%40" in m]
+    # POST keeps the address out of URLs (and so out of proxies' access logs).
+    resp = api.client.post(
+        "/schools/by-email", headers=api.service(), json={"email": "nobody.secret@nowhere.sch.uk"}
+    )
+    assert_problem(resp, 404)
+
+
+def test_lookup_respects_scope(api: Api, schools: None) -> None:
+    api.ok(_import(api, "URN,email\n100001,office@a.sch.uk\n100003,office@b.sch.uk\n"))
+    assert api.ok(_lookup(api, "office@a.sch.uk", api.vs(LA)))["urn"] == 100001
+    assert_problem(_lookup(api, "office@b.sch.uk", api.vs(LA)), 403)
+    assert_problem(_lookup(api, "office@a.sch.uk", api.school(100002)), 403)
+
+
+def test_manual_email_must_be_valid_and_is_trial_manager_only(api: Api, schools: None) -> None:
+    resp = api.client.put("/schools/100001/email", headers=api.tm(), json={"email": "x@"})
+    assert_problem(resp, 422, "not a valid address")
+    resp = api.client.put(
+        "/schools/100001/email", headers=api.vs(LA), json={"email": "office@a.sch.uk"}
+    )
+    assert_problem(resp, 403)
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [("", "empty"), ("URN;email\n1;a@b.uk\n", "missing the column"), ("%PDF-1.7\n", "PDF")],
+)
+def test_malformed_register_writes_nothing(api: Api, schools: None, body: str, needle: str) -> None:
+    assert_problem(_import(api, body), 422, needle)
+    imports = api.ok(api.client.get("/gias/imports", headers=api.tm()))["data"]
+    assert [i["kind"] for i in imports] == ["establishments"]

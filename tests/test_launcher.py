@@ -55,10 +55,10 @@ def test_migrate_one_service(tmp_path: Path) -> None:
     assert bad.returncode != 0
 
 
-def test_up_starts_all_five_and_stops_them_on_ctrl_c(tmp_path: Path) -> None:
+def test_up_starts_all_five_loads_the_demo_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     env = launcher_env(tmp_path)
     proc = subprocess.Popen(
-        [RLC, "up"],
+        [RLC, "up", "--demo"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -88,6 +88,31 @@ def test_up_starts_all_five_and_stops_them_on_ctrl_c(tmp_path: Path) -> None:
             "trial_manager"
             in verify_token(token, keys=keys, issuer=DEV_ISSUER, audience=AUDIENCE).roles
         )
+        # The demo trial went in through the APIs: 12 eligible, consented schools, randomised
+        # within their two local authorities, and recruitment was told.
+        loaded = re.search(
+            r"demo trial loaded: 18 GIAS schools, 2 local authorities, "
+            r"12 schools randomised \((\d+) intervention, (\d+) control\)",
+            output,
+        )
+        assert loaded, output
+        assert abs(int(loaded[1]) - int(loaded[2])) <= 2  # two strata, each within one
+        headers = {"Authorization": f"Bearer {token}"}
+        randomisation = f"http://127.0.0.1:{env['RANDOMISATION_PORT']}"
+        allocations = httpx.get(randomisation + "/allocations?limit=100", headers=headers).json()[
+            "data"
+        ]
+        by_la: dict[str, list[str]] = {}
+        for a in allocations:
+            by_la.setdefault(a["la_code"], []).append(a["arm"])
+        assert {la: len(arms) for la, arms in by_la.items()} == {"865": 7, "370": 5}
+        for arms in by_la.values():
+            assert abs(arms.count("intervention") - arms.count("control")) <= 1
+        recruitment = f"http://127.0.0.1:{env['RECRUITMENT_PORT']}"
+        school = httpx.get(f"{recruitment}/schools/{allocations[0]['urn']}", headers=headers).json()
+        assert school["status"] == "randomised" and school["arm"] == allocations[0]["arm"]
+        verify = httpx.get(randomisation + "/log/verify", headers=headers).json()
+        assert verify["ok"] is True, verify
         jwks = json.loads((tmp_path / "var" / "keys" / "jwks.json").read_text())
         assert "d" not in jwks["keys"][0], "the JWKS must hold only the public key"
     finally:

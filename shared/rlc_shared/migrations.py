@@ -51,9 +51,7 @@ def at_head(engine: Engine, service_dir: Path) -> bool:
     return current_revisions(engine) == head_revisions(service_dir)
 
 
-def run_env(
-    target_metadata: MetaData, *, env_var: str, default_url: Callable[[], str]
-) -> None:
+def run_env(target_metadata: MetaData, *, env_var: str, default_url: Callable[[], str]) -> None:
     """The body of every service's ``migrations/env.py``.
 
     The URL comes from ``rlc migrate`` (set on the config), else the service's

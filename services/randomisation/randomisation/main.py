@@ -1,22 +1,71 @@
 """The randomisation service's app factory."""
 
+import logging
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
+from randomisation.allocations.router import router as allocations_router
+from randomisation.clients import RecruitmentClient
 from randomisation.config import Settings
+from randomisation.db import serialise_sqlite_transactions
+from randomisation.log.router import public_router as log_public_router
+from randomisation.log.router import router as log_router
 from randomisation.models import AuditEvent
+from randomisation.notifications.worker import OutboxWorker
+from randomisation.runs.router import router as runs_router
+from randomisation.signing import load_signer, register_key
 from rlc_shared.app import create_service_app
 from rlc_shared.audit_api import audit_router
+from rlc_shared.http import TokenProvider
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
+log = logging.getLogger("randomisation")
+
+
+def on_startup(app: FastAPI, stack: AsyncExitStack) -> None:
+    settings: Settings = app.state.settings
+    serialise_sqlite_transactions(app.state.engine)
+    app.state.signer = load_signer(settings)
+    app.state.key_registered = False
+    try:
+        with Session(app.state.engine) as session:
+            register_key(session, signer=app.state.signer)
+            session.commit()
+        app.state.key_registered = True
+    except SQLAlchemyError:
+        # A database not migrated yet: /readyz says so; the key is registered on first use.
+        log.warning("could not register the checkpoint signing key yet", exc_info=True)
+    client = RecruitmentClient(
+        settings.recruitment_url,
+        tokens=TokenProvider.from_settings(settings),
+        timeout=settings.outbound_timeout_seconds,
+        retries=settings.outbound_retries,
+    )
+    stack.callback(client.close)
+    app.state.recruitment = client
+    if settings.outbox_worker_enabled:
+        worker = OutboxWorker(
+            engine=app.state.engine,
+            client=client,
+            interval=settings.outbox_interval_seconds,
+            max_backoff=settings.outbox_max_backoff_seconds,
+            batch_size=settings.outbox_batch_size,
+        )
+        worker.start()
+        stack.callback(worker.stop)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings=settings or Settings(),
         title="RLC randomisation service",
-        description="randomisation of the RLC Trial Platform.",
+        description="Audited, concealed, reproducible allocation of schools to the trial's arms.",
         service_dir=SERVICE_DIR,
-        routers=[audit_router(AuditEvent)],
+        routers=[runs_router, allocations_router, log_router, audit_router(AuditEvent)],
+        public_routers=[log_public_router],
+        on_startup=on_startup,
     )

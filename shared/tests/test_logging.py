@@ -12,6 +12,9 @@ def test_redact() -> None:
     assert "st-thomas" not in out and "Head.Teacher" not in out
     assert "abc.def.ghi" not in out and "eyJ" not in out
     assert out.count("[email]") == 1
+    logged_url = "GET http://recruitment/schools/by-email?email=office%40st-thomas.sch.uk HTTP/1.1"
+    assert "st-thomas" not in redact(logged_url)
+    assert redact("office%2Bx%40school.example") == "[email]"
 
 
 def test_json_format_with_request_id() -> None:

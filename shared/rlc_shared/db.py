@@ -1,7 +1,7 @@
 """Engines and sessions for SQLite (the embedded default) and PostgreSQL (psycopg 3).
 
-Each service keeps its own metadata: :func:`service_base` gives a SQLModel base bound to a
-fresh registry, so five services in one process never mix tables.
+Each service keeps its own metadata: its models derive from a SQLModel base bound to
+:func:`service_registry`, so five services in one process never mix tables.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import registry
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 # Explicit constraint names, so migrations are stable across PostgreSQL and SQLite.
 NAMING_CONVENTION = {
@@ -25,15 +25,10 @@ NAMING_CONVENTION = {
 }
 
 
-def service_base() -> type[SQLModel]:
-    """A SQLModel base class with its own metadata, for one service's tables."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-    class ServiceModel(SQLModel, registry=registry(metadata=metadata)):
-        pass
-
-    return ServiceModel
+def service_registry() -> registry:
+    """A fresh registry (and metadata) for one service's tables: the base of its models is
+    ``class ServiceModel(SQLModel, registry=service_registry())``."""
+    return registry(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 
 
 def normalise_url(url: str) -> str:

@@ -9,12 +9,14 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import JSON
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 from rlc_shared.audit import AuditEventFields, utcnow
-from rlc_shared.db import service_base
+from rlc_shared.db import service_registry
 
-ServiceModel = service_base()
+
+class ServiceModel(SQLModel, registry=service_registry()):
+    """The base of this service's tables, on its own metadata."""
 
 
 class AuditEvent(AuditEventFields, ServiceModel, table=True):

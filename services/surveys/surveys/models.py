@@ -1,9 +1,13 @@
 """Tables of the surveys service, on its own metadata."""
 
-from rlc_shared.audit import AuditEventFields
-from rlc_shared.db import service_base
+from sqlmodel import SQLModel
 
-ServiceModel = service_base()
+from rlc_shared.audit import AuditEventFields
+from rlc_shared.db import service_registry
+
+
+class ServiceModel(SQLModel, registry=service_registry()):
+    """The base of this service's tables, on its own metadata."""
 
 
 class AuditEvent(AuditEventFields, ServiceModel, table=True):

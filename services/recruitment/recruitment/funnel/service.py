@@ -24,7 +24,7 @@ def funnel(
     counts_stmt = (
         select(School.la_code, School.status, func.count())
         .where(col(School.status).is_not(None))
-        .group_by(School.la_code, School.status)
+        .group_by(col(School.la_code), col(School.status))
     )
     threshold = dt.datetime.combine(
         today - dt.timedelta(days=stuck_after_days), dt.time.min, tzinfo=dt.UTC

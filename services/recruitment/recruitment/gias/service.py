@@ -58,8 +58,8 @@ GIAS_COLUMNS: tuple[str, ...] = (
     "type_group",
 )
 
-_school = School.__table__
-_audit = AuditEvent.__table__
+_school = School.__table__  # type: ignore[attr-defined]
+_audit = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
 def gias_values(row: GiasRow) -> dict[str, Any]:

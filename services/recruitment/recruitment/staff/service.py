@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlmodel import Session
 
@@ -103,7 +104,7 @@ def withdraw(
     session: Session,
     *,
     member: StaffMember,
-    covers: list[str] | str,
+    covers: Sequence[str] | str,
     reason: str | None,
     actor: Principal,
     today: dt.date,

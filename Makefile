@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-MEMBERS := shared services/recruitment services/randomisation services/surveys services/workshops services/analytics
+SERVICE_NAMES := recruitment randomisation surveys workshops analytics
+MEMBERS := shared $(addprefix services/,$(SERVICE_NAMES))
 
 .PHONY: run install test test-postgres test-sqlite lint lock bench clean
 
@@ -32,7 +33,7 @@ test-sqlite: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared/rlc_shared
+	$(BIN)/mypy shared/rlc_shared $(foreach s,$(SERVICE_NAMES),services/$(s)/$(s))
 
 lock: ## regenerate requirements.lock (uv.lock stays out of git: it records the registry's address)
 	$(BIN)/python -m pip install --quiet uv

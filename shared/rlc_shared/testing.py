@@ -73,11 +73,15 @@ class DatabaseFactory:
 
     def create(self, name: str) -> str:
         if self.kind == "sqlite":
-            return f"sqlite:///{self.tmp / (name + '.db')}"
+            path = self.tmp / f"{name}.db"
+            while path.exists():
+                path = path.with_name(f"{path.stem}_1.db")
+            return f"sqlite:///{path}"
         import psycopg
 
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        dbname = f"rlc_test_{self.run_id}_{worker}_{name}"
+        # Unique per run, worker and call: two tests may ask for the same name.
+        dbname = f"rlc_test_{self.run_id}_{worker}_{len(self.created)}_{name}"[:63]
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{dbname}"')
         self.created.append(dbname)

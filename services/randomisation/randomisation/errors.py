@@ -39,3 +39,9 @@ class MissingStratumAttribute(Unprocessable):
 
 class LogRangeError(Unprocessable):
     code = "log-range"
+
+
+class AmbiguousTestAllocation(Conflict):
+    """A test-mode write names no scheme, and the school is allocated in several test schemes."""
+
+    code = "ambiguous-test-allocation"

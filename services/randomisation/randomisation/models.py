@@ -7,12 +7,14 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 from rlc_shared.audit import AuditEventFields, utcnow
-from rlc_shared.db import service_base
+from rlc_shared.db import service_registry
 
-ServiceModel = service_base()
+
+class ServiceModel(SQLModel, registry=service_registry()):
+    """The base of this service's tables, on its own metadata."""
 
 
 class AuditEvent(AuditEventFields, ServiceModel, table=True):
@@ -87,7 +89,8 @@ class Allocation(ServiceModel, table=True):
     """A school's arm. Never deleted or changed; an error is flagged, not corrected."""
 
     __tablename__ = "allocation"
-    # One allocation per school per namespace ("live" or "test"): a second is impossible.
+    # One allocation per school per namespace: "live" (every live scheme), or "test:<scheme_id>"
+    # (each test scheme its own, so rehearsals can be repeated): a second is impossible.
     __table_args__ = (UniqueConstraint("urn", "namespace"),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -96,7 +99,7 @@ class Allocation(ServiceModel, table=True):
     arm: str = Field(max_length=20)
     stratum: str = Field(max_length=500)
     la_code: str | None = Field(default=None, max_length=20, index=True)
-    namespace: str = Field(max_length=10)
+    namespace: str = Field(max_length=60)
     test: bool = Field(default=False)
     allocated_at: dt.datetime = Field(default_factory=utcnow)
     in_error: bool = Field(default=False)

@@ -41,11 +41,13 @@ __all__ = [
     "SEED_BYTES",
     "CanonicalJSONError",
     "CheckpointError",
+    "LIVE_NAMESPACE",
     "LogVerifier",
     "MerkleAccumulator",
     "Problem",
     "Report",
     "allocate",
+    "allocation_namespace",
     "canonical_json",
     "checkpoint_payload",
     "compute_entry_hash",
@@ -83,6 +85,7 @@ GENESIS_PREV_HASH = "0" * 64
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 CHECKPOINT_ALGORITHM = "RS256"
 SEED_BYTES = 32
+LIVE_NAMESPACE = "live"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 # [0-9] rather than \d: \d also matches non-ASCII digits.
@@ -516,6 +519,18 @@ def allocate(schools: Iterable[Mapping[str, Any]], seed: bytes) -> list[dict[str
     return [{"urn": urn, "arm": arms[urn]} for urn in sorted(arms)]
 
 
+def allocation_namespace(test: bool, scheme_id: str | None = None) -> str:
+    """Where a URN may be allocated at most once: ``live``, or ``test:<scheme_id>``.
+
+    Live runs of every scheme share one namespace; each test-mode scheme is a namespace of its
+    own, so a new test scheme can rehearse with the same schools.  ``scheme_id`` is ignored for
+    live runs.  (The verifier uses ``test`` alone for a test run whose scheme it cannot tell.)
+    """
+    if not test:
+        return LIVE_NAMESPACE
+    return "test" if scheme_id is None else f"test:{scheme_id}"
+
+
 def run_frozen_payload(
     run_id: str | int, strata_attributes: Sequence[str], schools: Iterable[Mapping[str, Any]]
 ) -> dict[str, Any]:
@@ -770,6 +785,7 @@ class Report:
 class _Run:
     frozen_at: int
     test: bool
+    scheme_id: str | None  # test runs only: the scheme whose namespace the allocations are in
     schools: list[dict[str, Any]] | None  # None when the frozen list is unusable
     executed_at: int | None = None
 
@@ -791,7 +807,7 @@ class LogVerifier:
         self._prev_hash: str | None = GENESIS_PREV_HASH  # None: unknowable after a broken line
         self._runs: dict[Any, _Run] = {}
         self._abandoned: dict[tuple[str, object], int] = {}  # run key -> first run.abandoned
-        self._allocated: dict[tuple[bool, int], tuple[Any, int]] = {}
+        self._allocated: dict[tuple[str, int], tuple[Any, int]] = {}  # (namespace, urn)
         self._rederived = 0
         self._checkpoint_count = len(checkpoints)
         self._checkpoints: list[tuple[int, dict[str, Any]]] = []
@@ -988,7 +1004,24 @@ class LogVerifier:
                     f"schools (computed {digest})"
                 )
                 frozen = None
-        self._runs[key] = _Run(frozen_at=position, test=test, schools=frozen if usable else None)
+        scheme_id: str | None = None
+        if test:
+            # Test runs are checked for double allocation per test scheme, so the scheme is
+            # required here (live entries keep the fixed payload rules).
+            given_scheme = payload.get("scheme_id")
+            if isinstance(given_scheme, str) and given_scheme:
+                scheme_id = given_scheme
+            else:
+                fail(
+                    "a test-mode run.frozen must carry its scheme_id (a non-empty string), "
+                    f"not {given_scheme!r}"
+                )
+        self._runs[key] = _Run(
+            frozen_at=position,
+            test=test,
+            scheme_id=scheme_id,
+            schools=frozen if usable else None,
+        )
 
     def _on_executed(self, position: int, payload: Mapping[str, Any], test: bool) -> None:
         def fail(message: str) -> None:
@@ -1052,20 +1085,29 @@ class LogVerifier:
             run.executed_at = position
             run.schools = None  # re-derived: the list is no longer needed
 
-        # One URN may be allocated once per namespace (live, test).
+        # One URN may be allocated once per namespace: once among all live runs, and once among
+        # the runs of each test scheme (named by the test run's run.frozen).
+        scheme_id = run.scheme_id if run is not None and run.test and test else None
+        namespace = allocation_namespace(test, scheme_id)
         clashes: list[str] = []
         for urn in given:
-            earlier = self._allocated.get((test, urn))
+            earlier = self._allocated.get((namespace, urn))
             if earlier is not None:
                 clashes.append(f"URN {urn} (run {earlier[0]!r}, entry {earlier[1]})")
             else:
-                self._allocated[(test, urn)] = (run_id, position)
+                self._allocated[(namespace, urn)] = (run_id, position)
         if clashes:
-            namespace = "test" if test else "live"
+            where = (
+                "live run"
+                if not test
+                else f"test run of scheme {scheme_id!r}"
+                if scheme_id is not None
+                else "test run"
+            )
             shown = ", ".join(clashes[:5]) + (
                 f" and {len(clashes) - 5} more" if clashes[5:] else ""
             )
-            fail(f"already allocated in an earlier {namespace} run: {shown}")
+            fail(f"already allocated in an earlier {where}: {shown}")
 
 
 def _type_label(entry: Mapping[str, Any]) -> str | None:
@@ -1137,7 +1179,8 @@ def verify_log(
     Checks that every line is the canonical JSON of an entry, the indexes run 0..n-1, the
     ``prev_hash`` chain and every ``entry_hash``; every checkpoint's signature and that its root
     is the Merkle root of the first ``tree_size`` lines; and that every ``run.executed`` follows
-    from its ``run.frozen`` and that no URN is allocated twice (live and test runs separately).
+    from its ``run.frozen`` and that no URN is allocated twice (once among live runs, once per
+    test scheme).
     Streams: ``lines`` may be an open binary file.
     """
     verifier = LogVerifier(jwks, checkpoints)

@@ -181,8 +181,16 @@ def test_the_database_refuses_a_second_allocation_of_a_school(make_run, engine):
             Allocation(run_id=run["id"], urn=1, arm="intervention", stratum="x", namespace="live")
         )
         session.commit()
-    with Session(engine) as session:  # the same school may appear once in the test namespace
-        session.add(
-            Allocation(run_id=run["id"], urn=1, arm="control", stratum="x", namespace="test")
-        )
+    with Session(engine) as session:  # the same school may appear once per test scheme
+        for scheme_id in ("a" * 32, "b" * 32):
+            session.add(
+                Allocation(
+                    run_id=run["id"],
+                    urn=1,
+                    arm="control",
+                    stratum="x",
+                    namespace=f"test:{scheme_id}",
+                    test=True,
+                )
+            )
         session.commit()

@@ -133,9 +133,20 @@ class LogBuilder:
         )
         return index
 
-    def run(self, run_id: str, school_list: list[dict], seed: bytes, witness, *, test=False):
-        self.add("run.created", {"run_id": run_id, "scheme_id": "S1"}, test=test)
+    def run(
+        self,
+        run_id: str,
+        school_list: list[dict],
+        seed: bytes,
+        witness,
+        *,
+        test=False,
+        scheme_id: str | None = None,
+    ):
+        scheme_id = scheme_id or ("T1" if test else "S1")
+        self.add("run.created", {"run_id": run_id, "scheme_id": scheme_id}, test=test)
         frozen = run_frozen_payload(run_id, ["region", "size"], school_list)
+        frozen["scheme_id"] = scheme_id  # as the platform writes it; required for test runs
         self.add("run.frozen", frozen, test=test)
         self.add("notification.acknowledged", {"run_id": run_id, "by": "statistician"}, test=test)
         executed = run_executed_payload(run_id, frozen["schools"], seed, witness)
@@ -147,7 +158,7 @@ def build_log() -> list[dict]:
     log.add("scheme.created", {"scheme_id": "S1", "name": "RLC main trial"})  # 0
     log.run("R1", schools(100001, 40, 4), b"\x01" * 32, "FTSE 100 close 2025-03-03")  # 1-4
     log.add("scheme.created", {"scheme_id": "T1", "name": "Practice"}, test=True)  # 5
-    # A test run over the same schools: test entries are a namespace of their own.
+    # A test run over the same schools: each test scheme is a namespace of its own.
     log.run("T-R1", schools(100001, 40, 4), b"\x02" * 32, None, test=True)  # 6-9
     log.run("R2", schools(200001, 21, 3), b"\x03" * 32, None)  # 10-13
     log.add("run.created", {"run_id": "R3", "scheme_id": "S1"})  # 14
@@ -592,6 +603,71 @@ def test_a_urn_allocated_in_two_live_runs_is_named(jwks):
     assert "already allocated in an earlier live run: URN 100001 (run 'R1', entry 4)" in (
         report.problems[0].message
     )
+
+
+# Namespaces: a URN at most once among all live runs, and at most once per test scheme (the
+# scheme named by the test run's run.frozen payload).
+@pytest.mark.parametrize(
+    ("first", "second", "clash"),
+    [
+        ({"test": True, "scheme_id": "T1"}, {"test": True, "scheme_id": "T2"}, None),
+        (
+            {"test": True, "scheme_id": "T1"},
+            {"test": True, "scheme_id": "T1"},
+            "test run of scheme 'T1'",
+        ),
+        ({"test": False, "scheme_id": "S1"}, {"test": False, "scheme_id": "S1"}, "live run"),
+        # Live runs share one namespace whatever their scheme.
+        ({"test": False, "scheme_id": "S1"}, {"test": False, "scheme_id": "S2"}, "live run"),
+        ({"test": False, "scheme_id": "S1"}, {"test": True, "scheme_id": "T1"}, None),
+        ({"test": True, "scheme_id": "T1"}, {"test": False, "scheme_id": "S1"}, None),
+    ],
+    ids=[
+        "test-other-scheme",
+        "test-same-scheme",
+        "live-live",
+        "live-two-schemes",
+        "live-test",
+        "test-live",
+    ],
+)
+def test_double_allocation_is_checked_per_namespace(jwks, first, second, clash):
+    log = LogBuilder()
+    log.add("scheme.created", {"scheme_id": "S1", "name": "RLC main trial"})
+    log.run("A", schools(500001, 6, 2), b"\x06" * 32, None, **first)
+    overlap = schools(500001, 3, 1) + schools(600001, 3, 1)
+    index = log.run("B", overlap, b"\x07" * 32, None, **second)
+    report = verify_log(lines_of(log.entries), jwks, [])
+    assert report.runs_rederived == 2
+    if clash is None:
+        assert report.ok, report.problems
+    else:
+        assert [p.index for p in report.problems] == [index]
+        assert (
+            f"already allocated in an earlier {clash}: URN 500001 (run 'A', entry 4)"
+            in report.problems[0].message
+        )
+
+
+def test_a_test_run_frozen_must_name_its_scheme(jwks):
+    log = LogBuilder()
+    log.add("scheme.created", {"scheme_id": "T1", "name": "Practice"}, test=True)
+    log.run("A", schools(500001, 4, 2), b"\x06" * 32, None, test=True)
+    frozen = log.entries[2]
+    assert frozen["type"] == "run.frozen"
+    del frozen["payload"]["scheme_id"]
+    reseal(log.entries, 2)
+    report = verify_log(lines_of(log.entries), jwks, [])
+    assert [(p.index, p.entry_type) for p in report.problems] == [(2, "run.frozen")]
+    assert "must carry its scheme_id" in report.problems[0].message
+    assert report.runs_rederived == 1  # the allocation itself is still re-derived
+
+    # A live run.frozen keeps the fixed payload rules: no scheme_id needed.
+    live = LogBuilder()
+    live.run("L", schools(500001, 4, 2), b"\x06" * 32, None)
+    del live.entries[1]["payload"]["scheme_id"]
+    reseal(live.entries, 1)
+    assert verify_log(lines_of(live.entries), jwks, []).ok
 
 
 def test_double_execution_and_execution_after_abandonment_are_named(jwks):

@@ -105,7 +105,7 @@ def upgrade() -> None:
         sa.Column("arm", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("stratum", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
         sa.Column("la_code", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
-        sa.Column("namespace", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("namespace", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
         sa.Column("test", sa.Boolean(), nullable=False),
         sa.Column("allocated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("in_error", sa.Boolean(), nullable=False),

@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from randomisation.errors import AllocationNotFound, AlreadyInError
+from randomisation import verifier
+from randomisation.errors import AllocationNotFound, AlreadyInError, AmbiguousTestAllocation
 from randomisation.log import service as log_service
-from randomisation.models import Allocation, AuditEvent
-from randomisation.runs.service import namespace
+from randomisation.models import Allocation, AuditEvent, Run
 from rlc_shared import audit
 from rlc_shared.audit import utcnow
 from rlc_shared.auth import Principal, Role
@@ -36,11 +36,39 @@ def scoped(statement: Any, principal: Principal) -> Any:
     raise Forbidden("Your token's scope does not cover any school.")
 
 
+#: Every test scheme's namespace starts so (``test:<scheme_id>``).
+TEST_PREFIX = verifier.allocation_namespace(True, "")
+
+
+def in_namespace(statement: Any, *, test: bool, scheme_id: str | None) -> Any:
+    """Restrict a query on Allocation to live allocations, or to test ones (of one test scheme).
+
+    Live allocations share one namespace whatever their scheme; each test scheme has its own
+    (``test:<scheme_id>``). ``scheme_id`` narrows either to that scheme's runs.
+    """
+    if not test:
+        statement = statement.where(Allocation.namespace == verifier.LIVE_NAMESPACE)
+        if scheme_id is not None:
+            runs = select(Run.id).where(Run.scheme_id == scheme_id)
+            statement = statement.where(col(Allocation.run_id).in_(runs))
+        return statement
+    if scheme_id is not None:
+        return statement.where(
+            Allocation.namespace == verifier.allocation_namespace(True, scheme_id)
+        )
+    return statement.where(col(Allocation.namespace).startswith(TEST_PREFIX))
+
+
 def list_statement(
-    principal: Principal, *, test: bool, run_id: str | None, la_code: str | None
+    principal: Principal,
+    *,
+    test: bool,
+    run_id: str | None,
+    la_code: str | None,
+    scheme_id: str | None = None,
 ) -> Any:
     check_test_access(principal, test)
-    stmt = select(Allocation).where(Allocation.namespace == namespace(test))
+    stmt = in_namespace(select(Allocation), test=test, scheme_id=scheme_id)
     if run_id:
         stmt = stmt.where(Allocation.run_id == run_id)
     if la_code:
@@ -48,15 +76,32 @@ def list_statement(
     return scoped(stmt, principal)
 
 
-def get_visible(session: Session, *, principal: Principal, urn: int, test: bool) -> Allocation:
-    """One school's allocation, if the caller may see it (a school: only its own)."""
+def most_recent_first(statement: Any) -> Any:
+    return statement.order_by(col(Allocation.allocated_at).desc(), col(Allocation.id).desc())
+
+
+def get_visible(
+    session: Session,
+    *,
+    principal: Principal,
+    urn: int,
+    test: bool,
+    scheme_id: str | None = None,
+) -> Allocation:
+    """One school's allocation, if the caller may see it (a school: only its own).
+
+    Live: the school's one live allocation. Test: its allocation in the test scheme
+    ``scheme_id``, or without ``scheme_id`` its most recent test allocation (a school may be
+    allocated once in each test scheme).
+    """
     check_test_access(principal, test)
     if not principal.has(*WIDE, Role.virtual_school) and principal.urn != urn:
         # Refused before looking, so a school cannot learn whether another school is allocated.
         raise Forbidden("A school token sees only its own school's allocation.")
-    allocation = session.exec(
-        select(Allocation).where(Allocation.urn == urn, Allocation.namespace == namespace(test))
-    ).first()
+    stmt = in_namespace(
+        select(Allocation).where(Allocation.urn == urn), test=test, scheme_id=scheme_id
+    )
+    allocation = session.exec(most_recent_first(stmt).limit(1)).first()
     if allocation is None:
         raise AllocationNotFound(f"School {urn} has no allocation (yet).")
     if not principal.has(*WIDE):
@@ -69,18 +114,49 @@ def get_visible(session: Session, *, principal: Principal, urn: int, test: bool)
 
 
 def mark_in_error(
-    session: Session, *, urn: int, test: bool, reason: str, actor: Principal
+    session: Session,
+    *,
+    urn: int,
+    test: bool,
+    reason: str,
+    actor: Principal,
+    scheme_id: str | None = None,
 ) -> Allocation:
-    """Flag an allocation as made in error; its arm is never changed or deleted."""
+    """Flag an allocation as made in error; its arm is never changed or deleted.
+
+    Test: the school's allocation in the test scheme ``scheme_id``; without it, its only test
+    allocation. This is a write, so it never guesses: a school allocated in several test schemes
+    needs ``scheme_id`` (409 ``ambiguous-test-allocation`` otherwise, naming the schemes).
+    """
     log_service.lock_log(session)
-    allocation = session.exec(
-        select(Allocation)
-        .where(Allocation.urn == urn, Allocation.namespace == namespace(test))
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
-    if allocation is None:
+    stmt = in_namespace(
+        select(Allocation).where(Allocation.urn == urn), test=test, scheme_id=scheme_id
+    )
+    found = list(
+        session.exec(
+            most_recent_first(stmt)
+            .limit(2 if test and scheme_id is None else 1)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all()
+    )
+    if not found:
         raise AllocationNotFound(f"School {urn} has no allocation to mark in error.")
+    if len(found) > 1:
+        schemes = sorted(
+            session.exec(
+                select(Run.scheme_id)
+                .join(Allocation, col(Allocation.run_id) == Run.id)
+                .where(Allocation.urn == urn, col(Allocation.namespace).startswith(TEST_PREFIX))
+                .distinct()
+            ).all()
+        )
+        raise AmbiguousTestAllocation(
+            f"School {urn} is allocated in {len(schemes)} test schemes; "
+            "say which with ?scheme_id=.",
+            scheme_ids=schemes[:20],
+        )
+    allocation = found[0]
     if allocation.in_error:
         raise AlreadyInError(f"The allocation of school {urn} is already marked in error.")
     log_service.append(

@@ -176,9 +176,18 @@ def verify(session: Session, *, jwks: Mapping[str, Any]) -> dict[str, Any]:
     def problem(index: int | None, entry_type: str | None, message: str) -> None:
         extra.append({"index": index, "type": entry_type, "checkpoint": None, "message": message})
 
-    # (test, urn) -> (run_id, arm, index of the run.executed entry)
-    logged: dict[tuple[bool, Any], tuple[Any, Any, int]] = {}
-    flagged: set[tuple[bool, Any]] = set()
+    # Keyed by (namespace, urn): "live", or "test:<scheme_id>" with the scheme named by the test
+    # run's run.frozen entry, as the verifier's double-allocation check keys them.
+    # (namespace, urn) -> (run_id, arm, index of the run.executed entry)
+    logged: dict[tuple[str, Any], tuple[Any, Any, int]] = {}
+    flagged: set[tuple[str, Any]] = set()
+    test_schemes: dict[Any, Any] = {}  # run_id of a test run -> its scheme_id (from run.frozen)
+
+    def namespace_of(entry: Mapping[str, Any], run_id: Any) -> str:
+        if entry.get("test") is not True:
+            return verifier.LIVE_NAMESPACE
+        scheme_id = test_schemes.get(run_id) if isinstance(run_id, str | int) else None
+        return verifier.allocation_namespace(True, scheme_id)
 
     def lines() -> Iterator[bytes]:
         for position, row in enumerate(iter_rows(session)):
@@ -201,21 +210,38 @@ def verify(session: Session, *, jwks: Mapping[str, Any]) -> dict[str, Any]:
                         "stored entry_hash column differs from the entry's entry_hash",
                     )
                 payload = entry.get("payload")
-                if entry.get("type") == "allocation.marked_in_error" and isinstance(payload, dict):
-                    flagged.add((entry.get("test") is True, payload.get("urn")))
-                if entry.get("type") == "run.executed" and isinstance(payload, dict):
+                if not isinstance(payload, dict):
+                    payload = None
+                run_id = payload.get("run_id") if payload is not None else None
+                if (
+                    entry.get("type") == "run.frozen"
+                    and entry.get("test") is True
+                    and payload is not None
+                    and isinstance(run_id, str | int)
+                ):
+                    test_schemes.setdefault(run_id, payload.get("scheme_id"))
+                if entry.get("type") == "allocation.marked_in_error" and payload is not None:
+                    flagged.add((namespace_of(entry, run_id), payload.get("urn")))
+                if entry.get("type") == "run.executed" and payload is not None:
                     for item in payload.get("allocations") or []:
                         if isinstance(item, dict):
-                            key = (entry.get("test") is True, item.get("urn"))
-                            logged[key] = (payload.get("run_id"), item.get("arm"), position)
+                            key = (namespace_of(entry, run_id), item.get("urn"))
+                            logged[key] = (run_id, item.get("arm"), position)
             yield raw
 
     report = verifier.verify_log(lines(), jwks).to_dict()
 
     # The allocation table must say exactly what the log says.
     for row in session.exec(select(Allocation).order_by(col(Allocation.id))).all():
-        key = (row.test, row.urn)
+        key = (row.namespace, row.urn)
         found = logged.pop(key, None)
+        if row.test != (row.namespace != verifier.LIVE_NAMESPACE):
+            problem(
+                None,
+                None,
+                f"allocation of URN {row.urn} (run {row.run_id}) has test={row.test} "
+                f"but namespace {row.namespace!r}",
+            )
         if row.in_error != (key in flagged):
             problem(
                 None,
@@ -233,11 +259,11 @@ def verify(session: Session, *, jwks: Mapping[str, Any]) -> dict[str, Any]:
                 f"allocation of URN {row.urn} says {row.arm!r} in run {row.run_id}; the log says "
                 f"{found[1]!r} in run {found[0]}",
             )
-    for (test, urn), (run_id, _arm, index) in sorted(logged.items(), key=repr):
+    for (namespace, urn), (run_id, _arm, index) in sorted(logged.items(), key=repr):
         problem(
             index,
             "run.executed",
-            f"URN {urn} (run {run_id}, test={test}) is logged but has no allocation",
+            f"URN {urn} (run {run_id}, namespace {namespace}) is logged but has no allocation",
         )
 
     report["problems"].extend(extra)

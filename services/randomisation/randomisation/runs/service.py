@@ -39,8 +39,14 @@ from rlc_shared.errors import UpstreamError
 RUN_FIELDS = ["status", "school_count", "list_sha256", "abandon_reason"]
 
 
-def namespace(test: bool) -> str:
-    return "test" if test else "live"
+def namespace(owner: Run | Scheme) -> str:
+    """The allocation namespace of a run or scheme: ``live``, or ``test:<scheme_id>``.
+
+    A school is allocated at most once among all live runs, and at most once within each
+    test-mode scheme, so every new test scheme can rehearse with the same schools.
+    """
+    scheme_id = owner.id if isinstance(owner, Scheme) else owner.scheme_id
+    return verifier.allocation_namespace(owner.test, scheme_id)
 
 
 # --- schemes ----------------------------------------------------------------------------------
@@ -175,37 +181,42 @@ def stratum_of(item: Mapping[str, Any], attributes: Sequence[str]) -> str:
     return "|".join(_attribute_value(item, name) for name in attributes)
 
 
-def allocated_urns(session: Session, *, urns: Sequence[int], test: bool) -> set[int]:
+def allocated_urns(session: Session, *, urns: Sequence[int], run: Run) -> set[int]:
+    """URNs already allocated in the run's namespace (live, or the run's own test scheme)."""
     found: set[int] = set()
     for start in range(0, len(urns), 500):
         chunk = list(urns[start : start + 500])
         found.update(
             session.exec(
                 select(Allocation.urn).where(
-                    Allocation.namespace == namespace(test), col(Allocation.urn).in_(chunk)
+                    Allocation.namespace == namespace(run), col(Allocation.urn).in_(chunk)
                 )
             ).all()
         )
     return found
 
 
-def pending_urns(session: Session, *, urns: Sequence[int], test: bool, run_id: str) -> set[int]:
-    """URNs already in another frozen, not yet executed, run of the same namespace."""
+def pending_urns(session: Session, *, urns: Sequence[int], run: Run) -> set[int]:
+    """URNs already in another frozen, not yet executed, run of the same namespace.
+
+    Live: any other frozen live run. Test: only the other frozen runs of the same test scheme.
+    """
     found: set[int] = set()
     for start in range(0, len(urns), 500):
         chunk = list(urns[start : start + 500])
-        found.update(
-            session.exec(
-                select(RunSchool.urn)
-                .join(Run, col(Run.id) == RunSchool.run_id)
-                .where(
-                    Run.status == RunStatus.frozen,
-                    Run.test == test,
-                    Run.id != run_id,
-                    col(RunSchool.urn).in_(chunk),
-                )
-            ).all()
+        stmt = (
+            select(RunSchool.urn)
+            .join(Run, col(Run.id) == RunSchool.run_id)
+            .where(
+                Run.status == RunStatus.frozen,
+                Run.test == run.test,
+                Run.id != run.id,
+                col(RunSchool.urn).in_(chunk),
+            )
         )
+        if run.test:
+            stmt = stmt.where(Run.scheme_id == run.scheme_id)
+        found.update(session.exec(stmt).all())
     return found
 
 
@@ -214,8 +225,9 @@ def freeze_run(
 ) -> Run:
     """Freeze the run on ``items`` (recruitment's randomisable schools) and log the list.
 
-    Schools already allocated in this namespace, or waiting in another frozen run, are
-    excluded (and named in the entry); nothing is written if nothing is left.
+    Schools already allocated in this run's namespace (live, or this test scheme), or waiting
+    in another frozen run of it, are excluded (and named in the entry); nothing is written if
+    nothing is left.
     """
     run = get_run(session, run_id=run_id, lock=True)
     require_status(run, RunStatus.draft, doing="frozen")
@@ -231,8 +243,8 @@ def freeze_run(
             raise UpstreamError(f"Recruitment listed URN {urn} twice.")
         by_urn[urn] = item
     urns = sorted(by_urn)
-    taken = allocated_urns(session, urns=urns, test=run.test)
-    waiting = pending_urns(session, urns=urns, test=run.test, run_id=run.id)
+    taken = allocated_urns(session, urns=urns, run=run)
+    waiting = pending_urns(session, urns=urns, run=run)
     excluded = [
         {"urn": urn, "reason": "already allocated" if urn in taken else "in another frozen run"}
         for urn in urns
@@ -308,7 +320,7 @@ def execute_run(
     run = get_run(session, run_id=run_id, lock=True)
     require_status(run, RunStatus.frozen, doing="executed")
     schools = frozen_schools(session, run=run)
-    taken = allocated_urns(session, urns=[s["urn"] for s in schools], test=run.test)
+    taken = allocated_urns(session, urns=[s["urn"] for s in schools], run=run)
     if taken:
         raise AlreadyAllocated(
             f"{len(taken)} school(s) of run {run.id} were allocated elsewhere since the freeze "
@@ -333,7 +345,7 @@ def execute_run(
                 arm=item["arm"],
                 stratum=strata[item["urn"]],
                 la_code=la_codes.get(item["urn"]),
-                namespace=namespace(run.test),
+                namespace=namespace(run),
                 test=run.test,
                 allocated_at=now,
             )

@@ -392,9 +392,9 @@ def scoped_schools(principal: Principal) -> Any:
         return stmt
     conditions = []
     if principal.has(Role.virtual_school) and principal.la_code:
-        conditions.append(School.la_code == principal.la_code)
+        conditions.append(col(School.la_code) == principal.la_code)
     if principal.has(Role.school) and principal.urn is not None:
-        conditions.append(School.urn == principal.urn)
+        conditions.append(col(School.urn) == principal.urn)
     if not conditions:
         return stmt.where(School.urn == -1)  # no scope claim: nothing
     return stmt.where(or_(*conditions))
@@ -440,8 +440,8 @@ def history(urn: int) -> Any:
     """The school's audit events, including its staff's (``<urn>/<id>``) and GIAS changes."""
     return select(AuditEvent).where(
         or_(
-            (AuditEvent.entity_type == "school") & (AuditEvent.entity_id == str(urn)),
-            (AuditEvent.entity_type == "staff_member")
+            (col(AuditEvent.entity_type) == "school") & (col(AuditEvent.entity_id) == str(urn)),
+            (col(AuditEvent.entity_type) == "staff_member")
             & col(AuditEvent.entity_id).startswith(f"{urn}/"),
         )
     )

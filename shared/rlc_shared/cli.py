@@ -124,7 +124,12 @@ def up(
             except subprocess.TimeoutExpired:
                 proc.kill()
 
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C and SIGTERM both stop everything, even when started from a shell that ignores SIGINT.
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         for spec in services.SERVICES:
             settings = spec.settings()

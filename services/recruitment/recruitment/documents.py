@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import BinaryIO
+
+from fastapi.responses import StreamingResponse
 
 from recruitment.errors import InvalidUpload, UnsupportedDocument
 from rlc_shared.storage import ObjectStorage, StoredObject
@@ -27,3 +30,17 @@ def store_document(
     stream.seek(0)
     key = f"{folder}/{uuid.uuid4().hex}.{DOCUMENT_TYPES[kind]}"
     return storage.put(key, stream, content_type=kind)
+
+
+def document_response(
+    storage: ObjectStorage, *, key: str, content_type: str | None
+) -> StreamingResponse:
+    """Stream a stored document back in chunks (bounded memory), closing it when done."""
+    body = storage.open(key)
+
+    def chunks() -> Iterator[bytes]:
+        with body:
+            while chunk := body.read(64 * 1024):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type=content_type or "application/octet-stream")

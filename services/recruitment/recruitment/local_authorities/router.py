@@ -17,6 +17,7 @@ from recruitment.deps import (
     Today,
     ValidLocalAuthority,
 )
+from recruitment.documents import document_response
 from recruitment.errors import DocumentNotFound
 from recruitment.local_authorities import service
 from recruitment.models import LocalAuthority
@@ -143,11 +144,7 @@ def download_data_sharing_agreement(
     """The stored signed data sharing agreement."""
     if not la.dsa_document_key:
         raise DocumentNotFound(f"Local authority {la.la_code} has no signed agreement on file.")
-    body = storage.open(la.dsa_document_key)
-    return StreamingResponse(
-        iter(lambda: body.read(64 * 1024), b""),
-        media_type=la.dsa_content_type or "application/octet-stream",
-    )
+    return document_response(storage, key=la.dsa_document_key, content_type=la.dsa_content_type)
 
 
 @router.put(

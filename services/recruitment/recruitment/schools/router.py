@@ -17,6 +17,7 @@ from recruitment.deps import (
     Today,
     ValidSchool,
 )
+from recruitment.documents import document_response
 from recruitment.errors import DocumentNotFound
 from recruitment.models import AuditEvent, School, StaffMember
 from recruitment.schemas import (
@@ -236,10 +237,8 @@ def download_consent_form(school: ValidSchool, storage: StorageDep) -> Streaming
     """The stored signed consent form."""
     if not school.consent_form_key:
         raise DocumentNotFound(f"School {school.urn} has no signed consent form on file.")
-    body = storage.open(school.consent_form_key)
-    return StreamingResponse(
-        iter(lambda: body.read(64 * 1024), b""),
-        media_type=school.consent_form_content_type or "application/octet-stream",
+    return document_response(
+        storage, key=school.consent_form_key, content_type=school.consent_form_content_type
     )
 
 

@@ -69,6 +69,21 @@ def changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> tuple[dic
     return {k: old.get(k) for k in keys if k in old}, {k: new.get(k) for k in keys if k in new}
 
 
+def actor_fields(actor: Any) -> dict[str, Any]:
+    """The who of an audit event: ``actor``, ``actor_roles`` and ``request_id``.
+
+    ``actor`` is a Principal, or a plain string for system actions. Bulk writers (such as an
+    import that inserts audit rows in batches) use this to fill the same columns as
+    :func:`record`.
+    """
+    roles = getattr(actor, "roles", None)
+    return {
+        "actor": getattr(actor, "sub", None) or str(actor),
+        "actor_roles": ",".join(sorted(roles)) if roles else "",
+        "request_id": request_id.get(),
+    }
+
+
 def record(
     session: Session,
     model: type[AuditEventFields],
@@ -91,17 +106,14 @@ def record(
         old, new = changes(old, new)
         if not old and not new:
             return None
-    roles = getattr(actor, "roles", None)
     event = model(
-        actor=getattr(actor, "sub", None) or str(actor),
-        actor_roles=",".join(sorted(roles)) if roles else "",
+        **actor_fields(actor),
         action=action,
         entity_type=entity_type,
         entity_id=str(entity_id),
         reason=reason,
         old=jsonable(old) if old is not None else None,
         new=jsonable(new) if new is not None else None,
-        request_id=request_id.get(),
     )
     session.add(event)
     return event

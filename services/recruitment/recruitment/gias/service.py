@@ -25,17 +25,15 @@ from recruitment.auditing import audit
 from recruitment.emails import (
     EmailRegisterFormatError,
     EmailRejection,
-    EmailRow,
     parse_email_register,
 )
 from recruitment.errors import InvalidUpload
 from recruitment.gias.parser import GiasFormatError, GiasRejection, GiasRow, iter_gias_rows
 from recruitment.models import AuditEvent, GiasImport, School, SchoolEmail
 from recruitment.schools import service as school_service
-from rlc_shared.audit import jsonable, utcnow
+from rlc_shared.audit import actor_fields, jsonable, utcnow
 from rlc_shared.auth import Principal
 from rlc_shared.errors import Conflict
-from rlc_shared.logging import request_id
 
 ESTABLISHMENTS, EMAILS = "establishments", "emails"
 
@@ -105,14 +103,15 @@ class _Report:
         if len(self.rejections) < self.keep:
             self.rejections.append({"line": line, "urn": urn, "reason": reason})
 
-
-def _actor_fields(actor: Principal | str) -> dict[str, Any]:
-    roles = getattr(actor, "roles", None)
-    return {
-        "actor": getattr(actor, "sub", None) or str(actor),
-        "actor_roles": ",".join(sorted(roles)) if roles else "",
-        "request_id": request_id.get(),
-    }
+    def accepted(
+        self, items: Iterable[Any], rejection: type[GiasRejection] | type[EmailRejection]
+    ) -> Iterator[Any]:
+        """The good rows of a parsed file; rejections are counted (and kept) on the way."""
+        for item in items:
+            if isinstance(item, rejection):
+                self.reject(item.line, item.urn, item.reason)
+            else:
+                yield item
 
 
 def _start(
@@ -131,7 +130,7 @@ def _start(
         sha256=sha256,
         size_bytes=size_bytes,
         storage_key=storage_key,
-        imported_by=_actor_fields(actor)["actor"],
+        imported_by=actor_fields(actor)["actor"],
     )
     session.add(record)
     session.flush()  # its id marks the schools it touches
@@ -191,17 +190,10 @@ def import_establishments(
         actor=actor,
     )
     report = _Report(record, keep_rejections)
-    who = _actor_fields(actor)
-
-    def good_rows() -> Iterator[GiasRow]:
-        for item in rows:
-            if isinstance(item, GiasRejection):
-                report.reject(item.line, item.urn, item.reason)
-            else:
-                yield item
+    who = actor_fields(actor)
 
     try:
-        for batch in _batches(good_rows(), batch_size):
+        for batch in _batches(report.accepted(rows, GiasRejection), batch_size):
             _upsert_batch(session, batch, record=record, who=who)
     except GiasFormatError as exc:
         raise InvalidUpload(str(exc)) from None
@@ -319,16 +311,9 @@ def import_emails(
     )
     report = _Report(record, keep_rejections)
 
-    def good_rows() -> Iterator[EmailRow]:
-        for item in rows:
-            if isinstance(item, EmailRejection):
-                report.reject(item.line, item.urn, item.reason)
-            else:
-                yield item
-
     source = f"import:{record.id}"
     try:
-        for batch in _batches(good_rows(), batch_size):
+        for batch in _batches(report.accepted(rows, EmailRejection), batch_size):
             urns = [row.urn for row in batch]
             known = set(
                 session.execute(select(_school.c.urn).where(_school.c.urn.in_(urns))).scalars()

@@ -254,60 +254,6 @@ def test_test_flag_is_hashed_and_only_written_when_true():
     assert live["entry_hash"] != test["entry_hash"]
 
 
-# The three-entry example log of docs/randomisation.md.
-DOC_EXAMPLE_HASHES = [
-    "69bea49069b9f88fd15bf0af5133274a485b26233f78b440459a7b821838ddfb",
-    "81894cdb0bde74b115f153f936cb355e681947be4207b83949fe903f719bf90c",
-    "cdd1632989c17c476e38f205e9cd521bcc24e41f8f930d3066a8230e9c1dd3e4",
-]
-DOC_EXAMPLE_ROOT = "60600a5f2261296b731bfad71a8d82b9c01760541b50a028e28125b2d5fc17f3"
-
-
-def test_the_documented_example_log():
-    example_schools = [
-        {"urn": 100234, "stratum": "North"},
-        {"urn": 99876, "stratum": "North"},
-        {"urn": 140512, "stratum": "South"},
-        {"urn": 137001, "stratum": "North"},
-        {"urn": 150001, "stratum": "East"},
-        {"urn": 100777, "stratum": "South"},
-        {"urn": 120045, "stratum": "North"},
-        {"urn": 131313, "stratum": "South"},
-    ]
-    frozen = run_frozen_payload("example-run-1", ["region"], example_schools)
-    executed = run_executed_payload(
-        "example-run-1", frozen["schools"], bytes(range(32)), "example witness 2025-03-01"
-    )
-    steps = [
-        (
-            "2025-03-01T09:00:00Z",
-            "scheme.created",
-            {"scheme_id": "example", "name": "Worked example"},
-        ),
-        ("2025-03-01T09:05:00Z", "run.frozen", frozen),
-        ("2025-03-01T09:10:00.250Z", "run.executed", executed),
-    ]
-    entries: list[dict] = []
-    for index, (moment, entry_type, payload) in enumerate(steps):
-        entries.append(
-            make_entry(
-                index=index,
-                prev_hash=entries[-1]["entry_hash"] if entries else GENESIS_PREV_HASH,
-                timestamp=moment,
-                actor="user:trial-manager",
-                entry_type=entry_type,
-                payload=payload,
-            )
-        )
-    assert [e["entry_hash"] for e in entries] == DOC_EXAMPLE_HASHES
-    assert merkle_root([entry_leaf_hash(e) for e in entries]).hex() == DOC_EXAMPLE_ROOT
-    docs = (SERVICE_ROOT.parents[1] / "docs" / "randomisation.md").read_text(encoding="utf-8")
-    for entry in entries:
-        assert entry_line(entry).decode() in docs
-    report = verify_log(lines_of(entries), None)
-    assert report.ok and report.runs_rederived == 1 and report.root_hash == DOC_EXAMPLE_ROOT
-
-
 @pytest.mark.parametrize(
     ("value", "valid"),
     [

@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
@@ -10,13 +11,19 @@ from hypothesis import strategies as st
 
 from randomisation.verifier import (
     ALGORITHM,
+    GENESIS_PREV_HASH,
     allocate,
     canonical_json,
     effective_seed,
+    entry_leaf_hash,
+    entry_line,
     freeze_schools,
     list_sha256,
+    make_entry,
+    merkle_root,
     run_executed_payload,
     run_frozen_payload,
+    verify_log,
 )
 
 # The worked example of docs/randomisation.md, section "Worked example".
@@ -227,3 +234,49 @@ LARGE_LIST = [{"urn": 100000 + i, "stratum": f"stratum {i % 5}"} for i in range(
 def test_a_different_seed_gives_a_different_allocation_for_a_large_list(first, second):
     assume(first != second)
     assert allocate(LARGE_LIST, first) != allocate(LARGE_LIST, second)
+
+
+# The three-entry example log of docs/randomisation.md.
+DOC_EXAMPLE_HASHES = [
+    "69bea49069b9f88fd15bf0af5133274a485b26233f78b440459a7b821838ddfb",
+    "81894cdb0bde74b115f153f936cb355e681947be4207b83949fe903f719bf90c",
+    "cdd1632989c17c476e38f205e9cd521bcc24e41f8f930d3066a8230e9c1dd3e4",
+]
+DOC_EXAMPLE_ROOT = "60600a5f2261296b731bfad71a8d82b9c01760541b50a028e28125b2d5fc17f3"
+
+
+def test_the_documented_example_log():
+    frozen = run_frozen_payload("example-run-1", ["region"], EXAMPLE_SCHOOLS)
+    executed = run_executed_payload(
+        "example-run-1", frozen["schools"], EXAMPLE_SEED, EXAMPLE_WITNESS
+    )
+    steps = [
+        (
+            "2025-03-01T09:00:00Z",
+            "scheme.created",
+            {"scheme_id": "example", "name": "Worked example"},
+        ),
+        ("2025-03-01T09:05:00Z", "run.frozen", frozen),
+        ("2025-03-01T09:10:00.250Z", "run.executed", executed),
+    ]
+    entries: list[dict] = []
+    for index, (moment, entry_type, payload) in enumerate(steps):
+        entries.append(
+            make_entry(
+                index=index,
+                prev_hash=entries[-1]["entry_hash"] if entries else GENESIS_PREV_HASH,
+                timestamp=moment,
+                actor="user:trial-manager",
+                entry_type=entry_type,
+                payload=payload,
+            )
+        )
+    assert [e["entry_hash"] for e in entries] == DOC_EXAMPLE_HASHES
+    assert merkle_root([entry_leaf_hash(e) for e in entries]).hex() == DOC_EXAMPLE_ROOT
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "randomisation.md").read_text(
+        encoding="utf-8"
+    )
+    for entry in entries:
+        assert entry_line(entry).decode() in docs
+    report = verify_log([entry_line(e) + b"\n" for e in entries], None)
+    assert report.ok and report.runs_rederived == 1 and report.root_hash == DOC_EXAMPLE_ROOT

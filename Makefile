@@ -35,10 +35,13 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared/rlc_shared $(foreach s,$(SERVICE_NAMES),services/$(s)/$(s))
 
-lock: ## regenerate requirements.lock (uv.lock stays out of git: it records the registry's address)
+# requirements.lock: everything (dev tools included) for development and CI;
+# requirements-runtime.lock: what the service images need, no test or lint tools.
+lock: ## regenerate both locks (uv.lock stays out of git: it records the registry's address)
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv lock
 	$(BIN)/uv export --frozen --all-groups --no-emit-workspace --no-header -o requirements.lock
+	$(BIN)/uv export --frozen --no-dev --no-emit-workspace --no-header -o requirements-runtime.lock
 
 bench: install
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

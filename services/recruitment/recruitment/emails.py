@@ -1,4 +1,4 @@
-"""Schools' GIAS email addresses: normalisation and the URN,email register the DfE sends.
+"""The URN,email register the DfE sends (addresses are normalised by ``rlc_shared.emails``).
 
 Email addresses are personal data as far as this code is concerned: no message, exception or
 rejection reason built here contains an address, or its local part or domain. Callers should keep
@@ -12,78 +12,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from email_validator import EmailNotValidError, validate_email
-
 from recruitment.gias.parser import iter_decoded_lines
+from rlc_shared.emails import InvalidEmail, normalise_email
 
-__all__ = [
-    "EmailRegisterFormatError",
-    "EmailRejection",
-    "EmailRow",
-    "InvalidEmail",
-    "normalise_email",
-    "parse_email_register",
-]
-
-
-class InvalidEmail(ValueError):
-    """An address that is not valid. ``problem`` is the short cause; neither echoes the address."""
-
-    def __init__(self, problem: str, *, line: int | None = None) -> None:
-        where = f"on line {line} " if line is not None else ""
-        super().__init__(f"The email {where}is not a valid address: {problem}")
-        self.problem = problem
-        self.line = line
+__all__ = ["EmailRegisterFormatError", "EmailRejection", "EmailRow", "parse_email_register"]
 
 
 class EmailRegisterFormatError(ValueError):
     """The register upload is unusable as a whole (empty, not CSV, no URN/email columns)."""
-
-
-def _problem(address: str) -> str | None:
-    """The common mistakes, worded briefly; None means ask email_validator."""
-    if "@" not in address:
-        return "missing @"
-    if address.count("@") > 1:  # quoted local parts, the only legal way, are refused anyway
-        return "more than one @"
-    local, _, domain = address.rpartition("@")
-    if not local:
-        return "nothing before the @"
-    if not domain:
-        return "nothing after the @"
-    if any(c.isspace() for c in address):
-        return "it contains a space"
-    return None
-
-
-def _redact(message: str, address: str) -> str:
-    """email_validator's message with any echo of the address, or of its parts, removed."""
-    local, _, domain = address.rpartition("@")
-    for part in sorted({address, local, domain}, key=len, reverse=True):
-        if len(part) > 1:  # single characters ("," "@") are the useful part of the message
-            message = message.replace(part, "…")
-    message = message.strip().rstrip(".")
-    return message[:1].lower() + message[1:]
-
-
-def normalise_email(raw: str, *, line: int | None = None) -> str:
-    """Trim, validate (syntax only, no DNS) and return the address with its domain lower-cased.
-
-    The local part is kept as given (case matters to some mail servers); the domain is
-    lower-cased and an internationalised domain is given in its Unicode form, so the punycode
-    and Unicode spellings of one address normalise alike. Raises ``InvalidEmail``.
-    """
-    address = raw.strip()
-    if not address:
-        raise InvalidEmail("it is empty", line=line)
-    problem = _problem(address)
-    if problem is None:
-        try:
-            return validate_email(address, check_deliverability=False).normalized
-        except EmailNotValidError as exc:
-            problem = _redact(str(exc), address)
-    # from None: the chained exception's message could carry the domain into a log.
-    raise InvalidEmail(problem, line=line) from None
 
 
 @dataclass(frozen=True, slots=True)

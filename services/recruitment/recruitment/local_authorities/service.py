@@ -9,7 +9,6 @@ from sqlmodel import Session, select
 
 from recruitment.auditing import audit, state
 from recruitment.documents import store_document
-from recruitment.emails import InvalidEmail, normalise_email
 from recruitment.errors import (
     InvalidUpload,
     LocalAuthorityAlreadyRegistered,
@@ -20,6 +19,7 @@ from recruitment.models import LocalAuthority, VirtualSchool
 from recruitment.schemas import LocalAuthorityCreate, LocalAuthorityUpdate, VirtualSchoolIn
 from rlc_shared.audit import utcnow
 from rlc_shared.auth import Principal, Role
+from rlc_shared.emails import InvalidEmail, normalise_email
 from rlc_shared.errors import Unprocessable
 from rlc_shared.storage import ObjectStorage
 

@@ -21,7 +21,6 @@ from sqlmodel import Session, col, func, select
 from recruitment.auditing import audit, state
 from recruitment.documents import store_document
 from recruitment.eligibility import assess_eligibility
-from recruitment.emails import InvalidEmail, normalise_email
 from recruitment.errors import (
     ConsentIncomplete,
     InvalidTransition,
@@ -33,6 +32,7 @@ from recruitment.errors import (
 from recruitment.models import AuditEvent, LocalAuthority, School, SchoolEmail
 from rlc_shared.audit import utcnow
 from rlc_shared.auth import Principal, Role
+from rlc_shared.emails import InvalidEmail, normalise_email
 from rlc_shared.errors import Unprocessable
 from rlc_shared.storage import ObjectStorage
 

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from recruitment.auditing import audit, staff_entity_id, state
-from recruitment.emails import InvalidEmail, normalise_email
 from recruitment.errors import AlreadyWithdrawn, SchoolNotInTrial, WithdrawalAfterCutoff
 from recruitment.models import School, StaffMember
 from recruitment.schemas import StaffMemberCreate
 from recruitment.schools.service import WITHDRAWN
 from rlc_shared.auth import Principal
+from rlc_shared.emails import InvalidEmail, normalise_email
 from rlc_shared.errors import Unprocessable
 
 #: Audited fields: never the email (personal data); only whether one is held.

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SERVICE_NAMES := recruitment randomisation surveys workshops analytics
-MEMBERS := shared $(addprefix services/,$(SERVICE_NAMES))
+MEMBERS := shared $(addprefix services/,$(SERVICE_NAMES)) cli testkit
 
 .PHONY: run install test test-postgres test-sqlite lint lock bench clean
 
@@ -33,7 +33,7 @@ test-sqlite: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared/rlc_shared $(foreach s,$(SERVICE_NAMES),services/$(s)/$(s))
+	$(BIN)/mypy shared/rlc_shared cli/rlc_cli testkit/rlc_testkit $(foreach s,$(SERVICE_NAMES),services/$(s)/$(s))
 
 # requirements.lock: everything (dev tools included) for development and CI;
 # requirements-runtime.lock: what the service images need, no test or lint tools.
@@ -41,7 +41,7 @@ lock: ## regenerate both locks (uv.lock stays out of git: it records the registr
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv lock
 	$(BIN)/uv export --frozen --all-groups --no-emit-workspace --no-header -o requirements.lock
-	$(BIN)/uv export --frozen --no-dev --no-emit-workspace --no-header -o requirements-runtime.lock
+	$(BIN)/uv export --frozen --no-dev --prune rlc-cli --no-emit-workspace --no-header -o requirements-runtime.lock
 
 bench: install
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

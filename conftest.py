@@ -1,2 +1,2 @@
-# Fixtures for every test in the repository live in the shared library's pytest plugin.
-pytest_plugins = ["rlc_shared.testing"]
+# Fixtures for every test in the repository live in the test kit's pytest plugin (rlc_testkit, development only).
+pytest_plugins = ["rlc_testkit.plugin"]

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(HERE))
     from gias_synth import write_extract
 
-    from rlc_shared import services
+    from rlc_cli import services
     from rlc_shared.migrations import upgrade
 
     with tempfile.TemporaryDirectory(prefix="rlc-bench-gias-") as tmp:

@@ -18,7 +18,7 @@ from randomisation.db import serialise_sqlite_transactions
 from randomisation.models import Allocation, LogEntry, Notification
 from randomisation.runs import service as runs
 from randomisation.schemas import SchemeCreate
-from rlc_shared import services
+from rlc_cli import services
 from rlc_shared.auth import Principal
 from rlc_shared.db import make_engine
 from rlc_shared.migrations import upgrade

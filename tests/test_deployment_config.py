@@ -1,7 +1,7 @@
 """The deployment files agree with the code.
 
 ``docker-compose.yml``, ``infra/k8s/`` and ``infra/proxy/Caddyfile`` are checked against
-``rlc_shared.services.SERVICES``, each service's Dockerfile, its ``Settings`` class (read now, so a
+``rlc_cli.services.SERVICES``, each service's Dockerfile, its ``Settings`` class (read now, so a
 setting added or renamed in the code is checked without editing this file) and its ``create_app()``.
 No container runs here: the files are parsed, and every container's environment is loaded into
 the service's real ``Settings`` to prove it validates.
@@ -26,7 +26,7 @@ import yaml
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from rlc_shared.services import SERVICES, ServiceSpec
+from rlc_cli.services import SERVICES, ServiceSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"

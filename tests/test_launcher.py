@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 
-from rlc_shared import services
+from rlc_cli import services
 from rlc_shared.auth import KeySet, verify_token
 from rlc_shared.config import AUDIENCE, DEV_ISSUER
-from rlc_shared.testing import free_port
+from rlc_testkit import free_port
 
 RLC = str(Path(sys.executable).parent / "rlc")
 

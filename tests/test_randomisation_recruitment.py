@@ -1,6 +1,6 @@
 """Randomisation and recruitment as real processes over real HTTP.
 
-Recruitment's test kit (``recruitment.testing.Api``) builds the schools through recruitment's own
+Recruitment's test kit (``rlc_testkit.recruitment.Api``) builds the schools through recruitment's own
 public API; the randomisation service then freezes, executes and notifies recruitment. One test
 stops recruitment after the freeze and shows the outbox loses nothing.
 """
@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import MetaData
 
 from rlc_shared.db import make_engine
-from rlc_shared.testing import Keys, LiveService, free_port, start_service, wipe
+from rlc_testkit import Keys, LiveService, free_port, start_service, wipe
 
 RECRUITMENT_ENV = {
     # The live process runs on today's date; the trial's 2021 deadlines are moved out of the way.
@@ -108,7 +108,7 @@ def stack(migrated_database, keys, tmp_path_factory) -> Iterator[Stack]:
 
 @pytest.fixture
 def recruitment_api(stack: Stack, keys: Keys) -> Iterator[Any]:
-    from recruitment.testing import Api
+    from rlc_testkit.recruitment import Api
 
     with httpx.Client(base_url=stack.recruitment.url, timeout=30) as client:
         yield Api(client, keys)  # type: ignore[arg-type]

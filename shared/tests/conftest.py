@@ -13,9 +13,25 @@ from rlc_shared.config import ServiceSettings, settings_config
 from rlc_shared.errors import Conflict
 from rlc_shared.limits import StrictModel
 from rlc_shared.migrations import upgrade
-from rlc_shared.testing import Keys
+from rlc_testkit import Keys
 
-SURVEYS_DIR = Path(__file__).resolve().parents[2] / "services" / "surveys"
+#: The test app's own migrations (an audit trail), so /readyz has a schema to check.
+TEST_APP_DIR = Path(__file__).resolve().parent / "sharedtest"
+
+
+def _load_test_models():
+    # By path: the test app is not an installed package (its migrations load it the same way).
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sharedtest_models", TEST_APP_DIR / "models.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: The test app's models (``AuditEvent``).
+TEST_MODELS = _load_test_models()
 
 
 class DemoSettings(ServiceSettings):
@@ -70,7 +86,7 @@ def make_app(keys: Keys, tmp: Path, **overrides):
     db = tmp / "shared.db"
     url = f"sqlite:///{db}"
     if not db.exists():
-        upgrade(SURVEYS_DIR, url)  # any migrated schema will do for /readyz
+        upgrade(TEST_APP_DIR, url)
     values = {
         "database_url": url,
         "jwks_file": str(keys.jwks_file),
@@ -83,7 +99,7 @@ def make_app(keys: Keys, tmp: Path, **overrides):
         settings=settings,
         title="shared test app",
         description="",
-        service_dir=SURVEYS_DIR,
+        service_dir=TEST_APP_DIR,
         routers=[demo_router()],
     )
     return app

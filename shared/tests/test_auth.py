@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from rlc_shared.auth import generate_private_key_pem, mint_token
 from rlc_shared.config import AUDIENCE, DEV_ISSUER
-from rlc_shared.testing import Keys
+from rlc_testkit import Keys
 
 
 def b64(data: bytes) -> str:

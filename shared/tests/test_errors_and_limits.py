@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from rlc_shared.testing import Keys
+from rlc_testkit import Keys
 
 from .conftest import make_app
 
@@ -103,7 +103,7 @@ def test_readyz(client: TestClient) -> None:
 def test_readyz_not_migrated(keys: Keys, tmp_path: Path) -> None:
     from rlc_shared.app import create_service_app
 
-    from .conftest import SURVEYS_DIR, DemoSettings
+    from .conftest import TEST_APP_DIR, DemoSettings
 
     settings = DemoSettings(
         database_url=f"sqlite:///{tmp_path / 'empty.db'}",
@@ -111,7 +111,7 @@ def test_readyz_not_migrated(keys: Keys, tmp_path: Path) -> None:
         storage_dir=str(tmp_path),
     )
     app = create_service_app(
-        settings=settings, title="t", description="", service_dir=SURVEYS_DIR, routers=[]
+        settings=settings, title="t", description="", service_dir=TEST_APP_DIR, routers=[]
     )
     with TestClient(app) as c:
         assert "rlc migrate" in is_problem(c.get("/readyz"), 503)["detail"]
@@ -145,12 +145,13 @@ def test_cors_production_allowlist(keys: Keys, tmp_path: Path) -> None:
 def test_page_size_capped(keys: Keys, tmp_path: Path) -> None:
     from rlc_shared.audit_api import audit_router
     from rlc_shared.migrations import upgrade
-    from surveys.models import AuditEvent
 
-    from .conftest import SURVEYS_DIR, DemoSettings
+    from .conftest import TEST_APP_DIR, TEST_MODELS, DemoSettings
+
+    AuditEvent = TEST_MODELS.AuditEvent
 
     url = f"sqlite:///{tmp_path / 'audit.db'}"
-    upgrade(SURVEYS_DIR, url)
+    upgrade(TEST_APP_DIR, url)
     settings = DemoSettings(
         database_url=url, jwks_file=str(keys.jwks_file), storage_dir=str(tmp_path), max_page_size=3
     )
@@ -163,7 +164,7 @@ def test_page_size_capped(keys: Keys, tmp_path: Path) -> None:
         settings=settings,
         title="t",
         description="",
-        service_dir=SURVEYS_DIR,
+        service_dir=TEST_APP_DIR,
         routers=[audit_router(AuditEvent)],
     )
     with TestClient(app) as c:

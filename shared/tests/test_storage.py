@@ -7,7 +7,7 @@ import pytest
 
 from rlc_shared.errors import NotFound
 from rlc_shared.storage import LocalStorage, S3Storage, storage_from_settings
-from rlc_shared.testing import S3Server
+from rlc_testkit import S3Server
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -60,7 +60,7 @@ def test_local_write_is_atomic(tmp_path) -> None:
 
 
 def test_s3_from_settings(s3_server: S3Server) -> None:
-    from surveys.config import Settings
+    from .conftest import DemoSettings as Settings
 
     settings = Settings(
         storage_backend="s3", s3_bucket=s3_server.bucket, s3_endpoint_url=s3_server.endpoint_url

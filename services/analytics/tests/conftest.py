@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from analytics.config import Settings
 from analytics.main import create_app
 from analytics.models import ServiceModel
-from rlc_shared.testing import Keys, wipe
+from rlc_testkit import Keys, wipe
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from randomisation.main import create_app
 from randomisation.models import Allocation, LogEntry, ServiceModel
 from randomisation.runs import service as runs_service
 from rlc_shared.auth import Principal
-from rlc_shared.testing import Keys, wipe
+from rlc_testkit import Keys, wipe
 
 TM = Principal(sub="test-trial_manager", roles=frozenset({"trial_manager"}))
 

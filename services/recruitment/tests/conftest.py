@@ -10,8 +10,8 @@ from recruitment.config import Settings
 from recruitment.deps import today
 from recruitment.main import create_app
 from recruitment.models import ServiceModel
-from recruitment.testing import RECRUITMENT_DAY, Api
-from rlc_shared.testing import Keys, wipe
+from rlc_testkit import Keys, wipe
+from rlc_testkit.recruitment import RECRUITMENT_DAY, Api
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from recruitment.config import Settings
-from recruitment.testing import Api, assert_problem
 from rlc_shared.db import make_engine
+from rlc_testkit.recruitment import Api, assert_problem
 
 URN = 100001
 

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from recruitment.testing import PDF, Api, assert_problem
+from rlc_testkit.recruitment import PDF, Api, assert_problem
 
 URN = 100001
 CUTOFF = dt.date(2022, 5, 31)

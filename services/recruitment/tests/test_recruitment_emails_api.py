@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from recruitment.testing import LA, OTHER_LA, Api, GiasSchool, assert_problem
+from rlc_testkit.recruitment import LA, OTHER_LA, Api, GiasSchool, assert_problem
 
 SECRET = "Head.Office@Hillside.SCH.UK"
 

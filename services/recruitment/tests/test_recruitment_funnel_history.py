@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from recruitment.testing import LA, OTHER_LA, Api, assert_problem
+from rlc_testkit.recruitment import LA, OTHER_LA, Api, assert_problem
 
 
 def _funnel(api: Api, headers: dict[str, str] | None = None, query: str = "") -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from recruitment.testing import LA, Api, GiasSchool, assert_problem, gias_csv
+from rlc_testkit.recruitment import LA, Api, GiasSchool, assert_problem, gias_csv
 
 DATA = Path(__file__).parent / "data"
 

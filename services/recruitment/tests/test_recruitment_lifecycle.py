@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from recruitment.testing import LA, Api, assert_problem
+from rlc_testkit.recruitment import LA, Api, assert_problem
 
 URN = 100001
 STATUSES = [None, "nominated", "eligible", "ineligible", "consented", "randomised", "withdrawn"]

@@ -11,8 +11,8 @@ from recruitment.config import Settings
 from recruitment.deps import today
 from recruitment.main import create_app
 from recruitment.models import ServiceModel
-from recruitment.testing import LA, OTHER_LA, PDF, RECRUITMENT_DAY, Api, assert_problem
-from rlc_shared.testing import Keys, S3Server, wipe
+from rlc_testkit import Keys, S3Server, wipe
+from rlc_testkit.recruitment import LA, OTHER_LA, PDF, RECRUITMENT_DAY, Api, assert_problem
 
 AFTER_DEADLINE = dt.date(2021, 6, 26)
 

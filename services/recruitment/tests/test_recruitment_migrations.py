@@ -7,7 +7,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from recruitment.models import ServiceModel
-from rlc_shared import services
+from rlc_cli import services
 from rlc_shared.db import make_engine
 from rlc_shared.migrations import downgrade, head_revisions, upgrade
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from recruitment.testing import LA, OTHER_LA, PDF, Api, assert_problem
+from rlc_testkit.recruitment import LA, OTHER_LA, PDF, Api, assert_problem
 
 URN, OTHER_URN = 100001, 100002
 

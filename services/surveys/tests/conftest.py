@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from rlc_shared.testing import Keys, wipe
+from rlc_testkit import Keys, wipe
 from surveys.config import Settings
 from surveys.main import create_app
 from surveys.models import ServiceModel

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from rlc_shared.testing import Keys, wipe
+from rlc_testkit import Keys, wipe
 from workshops.config import Settings
 from workshops.main import create_app
 from workshops.models import ServiceModel

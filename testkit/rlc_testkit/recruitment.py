@@ -13,7 +13,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from recruitment.deps import today
-from rlc_shared.testing import Keys
+from rlc_testkit.plugin import Keys
 
 #: During recruitment: before the EOI deadline (2021-06-25) and the consent deadline.
 RECRUITMENT_DAY = dt.date(2021, 6, 1)

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from rlc_shared import services
+from rlc_cli import services
 from rlc_shared.db import make_engine
 from rlc_shared.migrations import current_revisions, downgrade, head_revisions, upgrade
 

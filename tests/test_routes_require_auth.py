@@ -5,8 +5,8 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from rlc_shared import services
-from rlc_shared.testing import api_routes
+from rlc_cli import services
+from rlc_testkit import api_routes
 
 PUBLIC = {
     "/healthz",

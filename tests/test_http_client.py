@@ -4,7 +4,7 @@ import pytest
 
 from rlc_shared.errors import UpstreamError
 from rlc_shared.http import ServiceClient, TokenProvider
-from rlc_shared.testing import Keys, free_port, start_service
+from rlc_testkit import Keys, free_port, start_service
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Engine
 
-from rlc_shared import services
+from rlc_cli import services
 from rlc_shared.auth import generate_private_key_pem, mint_token, public_jwk
 from rlc_shared.config import AUDIENCE, DEV_ISSUER
 from rlc_shared.migrations import upgrade

@@ -12,9 +12,9 @@ from typing import Annotated
 import httpx
 import typer
 
-from rlc_shared import services
+from rlc_cli import services
+from rlc_cli.devkeys import dev_token, ensure_dev_keys
 from rlc_shared.config import VAR_DIR
-from rlc_shared.devkeys import dev_token, ensure_dev_keys
 from rlc_shared.migrations import upgrade
 
 app = typer.Typer(help="RLC Trial Platform command line.", no_args_is_help=True)
@@ -151,7 +151,7 @@ def up(
             )
         _wait_ready(urls, procs, ready_timeout)
         if demo:
-            from rlc_shared.demo import load_demo
+            from rlc_cli.demo import load_demo
 
             load_demo(urls)
         manager = dev_token(role="trial_manager", sub="dev-trial-manager")
@@ -187,7 +187,7 @@ def demo(
     base_host: Annotated[str, typer.Option(help="host the services listen on")] = "127.0.0.1",
 ) -> None:
     """Load the demo trial into running services, through their APIs."""
-    from rlc_shared.demo import load_demo
+    from rlc_cli.demo import load_demo
 
     env = launcher_environment()
     load_demo(

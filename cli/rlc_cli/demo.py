@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from rlc_shared.devkeys import dev_token
+from rlc_cli.devkeys import dev_token
 
 PDF = b"%PDF-1.4\n% demo document\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
 HEADER = [

@@ -123,7 +123,7 @@ def test_three_of_six_is_not() -> None:
     result = verdict(records(EN, 1, 2, 3))
     assert not result.complier
     assert result.reason == (
-        "Not a complier: the most workshops one qualifying person attended is 3 of 6 (an English "
+        "Not a complier: the most workshops one qualifying person attended is 3 (an English "
         "subject lead); the rule needs 4 by one person."
     )
 
@@ -134,7 +134,7 @@ def test_dt_and_a_subject_lead_at_different_workshops_per_person_and_per_school(
     assert not per_person.complier
     assert (per_person.best_person_sessions, per_person.school_sessions) == (2, 4)
     assert per_person.reason.endswith(
-        "Qualifying staff attended 4 between them, which counts only if the rule is applied per school."
+        "Qualifying staff attended 4 between them, which would count only per school."
     )
     per_school = verdict(recs, ComplianceRule(counted_per="school"))
     assert per_school.complier
@@ -155,6 +155,14 @@ def test_a_stand_in_counts_for_the_person_stood_in_for() -> None:
     assert result.complier and result.stand_in_sessions == 2
     assert result.sessions_by_role == {DT: 4}
     assert "4 of the 6 workshops, 2 of them through a stand-in" in result.reason
+    # A stand-in at a workshop the Designated Teacher also attended adds nothing.
+    overlap = verdict(records(DT, 1, 2, 3) + records(Y5, 3, stands_in_for=for_dt))
+    assert (overlap.best_person_sessions, overlap.stand_in_sessions) == (3, 0)
+    per_school = verdict(recs, ComplianceRule(counted_per="school"))
+    assert per_school.reason == (
+        "Complier: qualifying staff attended 4 of the 6 workshops between them, 2 of them only "
+        "through stand-ins; the rule needs 4, counted per school."
+    )
     # Not counting stand-ins, the Year 5 teacher's attendance is theirs, and does not qualify.
     strict = verdict(recs, ComplianceRule(stand_ins_count=False))
     assert not strict.complier and strict.stand_in_sessions == 0
@@ -173,7 +181,10 @@ def test_partial_attendance_counts_only_when_the_rule_says_so() -> None:
     assert verdict(recs).workshops_attended == 3
     lenient = verdict(recs, ComplianceRule(counted_statuses=("present", "partial")))
     assert lenient.complier and lenient.workshops_attended == 4
-    assert "attended or partly 4 of the 6" in lenient.reason
+    assert lenient.reason == (
+        "Complier: one designated teacher attended 4 of the 6 workshops (partial attendance "
+        "counts); the rule needs 4 by one person."
+    )
 
 
 def test_a_non_qualifying_role_attending_everything_does_not_comply() -> None:
@@ -192,8 +203,8 @@ def test_a_non_qualifying_role_attending_everything_does_not_comply() -> None:
     )
     assert result.reason == (
         "Not a complier: no qualifying staff (designated teacher, English subject lead, maths "
-        "subject lead) attended any of the 6 workshops (roles the rule does not count attended "
-        "some: Year 5 teacher: 6)."
+        "subject lead) attended any of the 6 workshops. Roles the rule does not count attended "
+        "some (Year 5 teacher: 6)."
     )
 
 

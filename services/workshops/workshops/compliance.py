@@ -179,7 +179,8 @@ class SchoolCompliance:
     - ``best_person_sessions``: the most counted sessions one qualifying person attended (the
       per-person count); ``school_sessions``: counted sessions any qualifying person attended
       (the per-school count). Both are given whichever the rule uses.
-    - ``stand_in_sessions``: counted attendances credited to someone through a stand-in.
+    - ``stand_in_sessions``: counted sessions credited to a qualifying person only through a
+      stand-in (they did not attend themselves); always 0 when stand-ins do not count.
     """
 
     urn: int
@@ -204,8 +205,13 @@ class _Tally:
     by_role: dict[str, set[str]] = field(default_factory=dict)
     by_person: dict[int, set[str]] = field(default_factory=dict)
     person_role: dict[int, str] = field(default_factory=dict)
-    by_stand_in: dict[int, set[str]] = field(default_factory=dict)
+    by_stand_in: dict[int, set[str]] = field(default_factory=dict)  # credited through others
+    in_person: dict[int, set[str]] = field(default_factory=dict)  # attended themselves
     qualifying: set[str] = field(default_factory=set)
+
+    def stand_in_only(self, person: int) -> set[str]:
+        """Sessions credited to ``person`` only through a stand-in (they were not there)."""
+        return self.by_stand_in.get(person, set()) - self.in_person.get(person, set())
 
 
 def _tally(rule: ComplianceRule, records: Iterable[AttendanceRecord]) -> dict[int, _Tally]:
@@ -239,8 +245,8 @@ def _tally(rule: ComplianceRule, records: Iterable[AttendanceRecord]) -> dict[in
             tally.by_person.setdefault(person, set()).add(session)
             tally.person_role[person] = role
             tally.qualifying.add(session)
-            if stand_in is not None:
-                tally.by_stand_in.setdefault(person, set()).add(session)
+            credited = tally.by_stand_in if stand_in is not None else tally.in_person
+            credited.setdefault(person, set()).add(session)
     return tallies
 
 
@@ -272,7 +278,7 @@ def _verdict(rule: ComplianceRule, urn: int, tally: _Tally) -> SchoolCompliance:
         best_person_sessions=best,
         best_person_role=best_role,
         school_sessions=school,
-        stand_in_sessions=sum(len(sessions) for sessions in tally.by_stand_in.values()),
+        stand_in_sessions=sum(len(tally.stand_in_only(person)) for person in tally.by_stand_in),
     )
 
 
@@ -285,46 +291,45 @@ def _reason(
     best_role: str | None,
     best_person: int | None,
 ) -> str:
-    total = len(rule.counted_sessions)
+    """One sentence or two, in the evaluator's words; staff ids and names are never in it."""
     noun = "workshops" if set(rule.counted_sessions) <= _WORKSHOPS else "counted sessions"
-    statuses = " or partly" if "partial" in rule.counted_statuses else ""
-    roles = ", ".join(_role_words(role) for role in rule.qualifying_roles)
+    out_of = f"of the {len(rule.counted_sessions)} {noun}"
+    partial = " (partial attendance counts)" if "partial" in rule.counted_statuses else ""
+    needs = f"the rule needs {rule.minimum}"
     school = len(tally.qualifying)
     if not tally.qualifying:
+        roles = ", ".join(_role_words(role) for role in rule.qualifying_roles)
         others = ", ".join(
             f"{_role_words(role)}: {len(sessions)}"
             for role, sessions in sorted(tally.by_role.items())
         )
-        tail = f" (roles the rule does not count attended some: {others})" if others else ""
+        tail = f" Roles the rule does not count attended some ({others})." if others else ""
         return (
-            f"Not a complier: no qualifying staff ({roles}) attended{statuses} any of the "
-            f"{total} {noun}{tail}."
+            f"Not a complier: no qualifying staff ({roles}) attended any {out_of}{partial}.{tail}"
         )
-    stand_ins = len(tally.by_stand_in.get(best_person, ())) if best_person is not None else 0
-    via = f", {stand_ins} of them through a stand-in" if stand_ins else ""
+    if rule.counted_per == "school":
+        stand_ins = sum(len(tally.stand_in_only(person)) for person in tally.by_stand_in)
+        via = f", {stand_ins} of them only through stand-ins" if stand_ins else ""
+        verdict = "Complier" if complier else "Not a complier"
+        return (
+            f"{verdict}: qualifying staff attended {school} {out_of} between them{partial}{via}; "
+            f"{needs}, counted per school."
+        )
     role = _role_words(best_role or "")
-    if rule.counted_per == "person":
-        if complier:
-            return (
-                f"Complier: one {role} attended{statuses} {best} of the {total} {noun}{via}; "
-                f"the rule needs {rule.minimum} by one person."
-            )
-        together = (
-            f" Qualifying staff attended {school} between them, which counts only if the rule is "
-            "applied per school."
-            if school >= rule.minimum
-            else ""
-        )
+    stand_ins = len(tally.stand_in_only(best_person)) if best_person is not None else 0
+    via = f", {stand_ins} of them through a stand-in" if stand_ins else ""
+    if complier:
         return (
-            f"Not a complier: the most {noun} one qualifying person attended{statuses} is {best} "
-            f"of {total} ({_article(role)} {role}{via}); the rule needs {rule.minimum} by one person.{together}"
+            f"Complier: one {role} attended {best} {out_of}{partial}{via}; {needs} by one person."
         )
-    all_stand_ins = sum(len(sessions) for sessions in tally.by_stand_in.values())
-    via_school = f", with stand-ins at {all_stand_ins}" if all_stand_ins else ""
-    verdict = "Complier" if complier else "Not a complier"
+    together = (
+        f" Qualifying staff attended {school} between them, which would count only per school."
+        if school >= rule.minimum
+        else ""
+    )
     return (
-        f"{verdict}: qualifying staff attended{statuses} {school} of the {total} {noun} between "
-        f"them{via_school}; the rule needs {rule.minimum}, counted per school."
+        f"Not a complier: the most {noun} one qualifying person attended is {best} "
+        f"({_article(role)} {role}{via}){partial}; {needs} by one person.{together}"
     )
 
 

@@ -40,7 +40,7 @@ _NUMERIC = re.compile(
     r"|"
     r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2}),?\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?"
 )
-_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?")
+_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:,?\s+|T)(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?")
 # Newer ICU locales put a narrow no-break space before AM/PM; spreadsheets add no-break spaces.
 _SPACES = str.maketrans({"\u202f": " ", "\u00a0": " "})
 _DURATION = re.compile(r"(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*(?:(\d+)\s*s)?", re.IGNORECASE)

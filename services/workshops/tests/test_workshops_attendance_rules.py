@@ -298,3 +298,15 @@ def test_invalid_thresholds_and_inputs() -> None:
         classify(10, session_minutes=0, threshold=AttendanceThreshold())
     with pytest.raises(ValueError, match="cannot be negative"):
         classify(-1, session_minutes=150, threshold=AttendanceThreshold())
+
+
+def test_reprs_show_no_names_or_addresses() -> None:
+    """A participant or staff record that reaches a log line or a test report shows no one."""
+    row = AttendanceRow(line=2, joined_at=at(0), left_at=at(10))
+    participant = ReportParticipant(
+        name="Jane Smith", email="jane@oak.sch.uk", rows=(row,), original_name="J S"
+    )
+    result = match_attendees([participant], staff=[], cohort_staff=[JANE])
+    for value in (participant, JANE, result):
+        assert not any(word in repr(value) for word in ("Jane", "Smith", "oak", "J S"))
+    assert "staff_id=1" in repr(JANE) and "line=2" in repr(participant)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Literal, Protocol, TypeVar
 
@@ -101,8 +101,9 @@ class SchoolStaff:
     staff_id: int
     urn: int
     role: str
-    name: str
-    email: str | None = None
+    # Personal data: kept out of repr, so a staff record that reaches a log line shows no one.
+    name: str = field(repr=False)
+    email: str | None = field(default=None, repr=False)
 
 
 class Attendee(Protocol):

@@ -7,7 +7,7 @@ zone to :func:`~workshops.attendance_reports.parse_attendance_report`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -72,10 +72,11 @@ class ReportParticipant:
     ``reported_total_minutes`` is the export's own total for the person, when it gives one.
     """
 
-    name: str
-    email: str | None
+    # Personal data: kept out of repr, so a participant that reaches a log line shows no one.
+    name: str = field(repr=False)
+    email: str | None = field(repr=False)
     rows: tuple[AttendanceRow, ...]
-    original_name: str | None = None
+    original_name: str | None = field(default=None, repr=False)
     guest: bool | None = None
     platform_role: str | None = None
     reported_total_minutes: float | None = None

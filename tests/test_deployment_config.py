@@ -116,6 +116,27 @@ def is_secret(name: str) -> bool:
     return bool(SECRET_KEY.search(name)) or name in secret_settings()
 
 
+def inter_service_urls(spec: ServiceSpec) -> dict[str, str]:
+    """The settings that reach another service, and where they must point in a deployment:
+    ``<PREFIX><OTHER>_URL``, and any setting whose default is that service on this machine
+    (``http://127.0.0.1:8002/.well-known/jwks.json`` -> ``http://randomisation:8002/...``)."""
+    by_port = {other.port: other for other in SERVICES if other != spec}
+    urls = {
+        f"{spec.env_prefix}{other.name.upper()}_URL": f"http://{other.name}:{other.port}"
+        for other in by_port.values()
+    }
+    urls = {var: url for var, url in urls.items() if var in setting_names(spec)}
+    for name, info in settings_class(spec).model_fields.items():
+        default = urlsplit(info.default) if isinstance(info.default, str) else None
+        if default and default.hostname in ("127.0.0.1", "localhost") and default.port in by_port:
+            other = by_port[default.port]
+            path = default.path + (f"?{default.query}" if default.query else "")
+            urls[spec.env_prefix + name.upper()] = (
+                f"{default.scheme}://{other.name}:{other.port}{path}"
+            )
+    return urls
+
+
 def migration_variable(spec: ServiceSpec) -> str:
     """The one variable ``migrations/env.py`` reads: the ``env_var`` it hands to ``run_env``."""
     env_py = ROOT / "services" / spec.name / "migrations" / "env.py"
@@ -936,12 +957,8 @@ def test_compose_env_makes_valid_settings(
 @by_name
 def test_compose_inter_service_urls(spec: ServiceSpec) -> None:
     env = compose_env(spec.name)
-    for other in SERVICES:
-        var = f"{spec.env_prefix}{other.name.upper()}_URL"
-        if var in setting_names(spec):
-            assert env.get(var) == f"http://{other.name}:{other.port}", (
-                f"compose {spec.name}: {var} must be http://{other.name}:{other.port}, not {env.get(var)}"
-            )
+    for var, url in inter_service_urls(spec).items():
+        assert env.get(var) == url, f"compose {spec.name}: {var} must be {url}, not {env.get(var)}"
 
 
 @by_name
@@ -1222,10 +1239,8 @@ def test_k8s_deployment_env(
     assert env.get(p + "JWKS_URL", "").startswith("https://"), (
         f"{where}: the real issuer's JWKS_URL"
     )
-    for other in SERVICES:
-        var = f"{p}{other.name.upper()}_URL"
-        if var in setting_names(spec):
-            assert env.get(var) == f"http://{other.name}:{other.port}", f"{where}: {var}"
+    for var, url in inter_service_urls(spec).items():
+        assert env.get(var) == url, f"{where}: {var} must be {url}, not {env.get(var)}"
     settings = load_settings(
         spec,
         env,

@@ -58,7 +58,7 @@ def is_rfc3339_utc(value: object) -> bool:
     if match is None:
         return False
     try:
-        year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+        year, month, day, hour, minute, second = map(int, match.groups()[:6])
         datetime(year, month, day, hour, minute, second)  # rejects 2025-02-30, 25:00...
     except ValueError:
         return False

@@ -24,7 +24,7 @@ from .canonical import (
 )
 from .checkpoints import CheckpointError, verify_checkpoint
 from .report import Problem, Report, plural
-from .runs import RunLedger
+from .runs import RUN_ENTRY_TYPES, RunLedger
 from .tree import EMPTY_ROOT, MerkleAccumulator, leaf_hash
 
 
@@ -133,9 +133,10 @@ class LogVerifier:
         entry_type = type_label(entry)
         self._check_shape(entry, position, entry_type)
         self._check_chain_link(entry, position, entry_type)
-        payload = entry.get("payload")
-        if isinstance(payload, dict):
-            self._runs.follow(position, entry_type, payload, test=entry.get("test") is True)
+        if entry_type in RUN_ENTRY_TYPES:
+            payload = entry.get("payload")
+            if isinstance(payload, dict):
+                self._runs.follow(position, entry_type, payload, test=entry.get("test") is True)
 
     def _check_shape(self, entry: Mapping[str, Any], position: int, entry_type: str | None) -> None:
         """Checks 2 and 3: the fields of section 3.1 with their types; ``index`` in line order."""

@@ -25,6 +25,9 @@ from .report import Problem
 
 RunKey = tuple[str, object]
 
+# The entry types the ledger follows; every other type is checked only as an entry.
+RUN_ENTRY_TYPES = frozenset({"run.frozen", "run.executed", "run.abandoned"})
+
 
 @dataclass
 class _Run:

@@ -83,6 +83,16 @@ def test_values_become_plain_cells() -> None:
     assert frame.loc[2].tolist() == ["c@d.sch.uk", None, None, "false", None, None]
 
 
+def test_keys_in_another_order_still_land_in_their_columns() -> None:
+    data = b'[{"email": "a@b.sch.uk", "K1": 1, "K2": 2}, {"K2": 3, "email": "c@d.sch.uk", "K1": 4}]'
+    _, frame, _ = _read(data)
+    assert frame.to_dict("list") == {
+        "email": ["a@b.sch.uk", "c@d.sch.uk"],
+        "K1": [1, 4],
+        "K2": [2, 3],
+    }
+
+
 def test_elements_that_are_not_objects_are_rejected_rows() -> None:
     data = b'[7, null, {"email": "a@b.sch.uk", "K1": 3}, "text", [1], {"email": "c@d.sch.uk"}]'
     reader, frame, errors = _read(data)

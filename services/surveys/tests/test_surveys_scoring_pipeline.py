@@ -7,14 +7,20 @@ import io
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from surveys.formats import HEAD_BYTES, detect_format, read_export
-from surveys.scoring import Codebook, ScoreSummaries, score_frame, score_response
+from surveys.scoring import (
+    Codebook,
+    ScaleName,
+    ScaleSummary,
+    ScoreSummaries,
+    score_frame,
+    score_response,
+)
 
 
 def _fixtures() -> ModuleType:
@@ -44,7 +50,7 @@ def _export(fmt: str, folder: Path) -> bytes:
     return fx.json_export(ROWS)
 
 
-def _score(data: bytes) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+def _score(data: bytes) -> tuple[pd.DataFrame, pd.DataFrame, dict[ScaleName, ScaleSummary]]:
     """What the worker does with a stored export: detect, read, resolve, score, summarise."""
     fmt = detect_format(data[:HEAD_BYTES], declared="application/octet-stream")
     reader = read_export(
@@ -63,7 +69,7 @@ def _score(data: bytes) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
         summaries.add(scored)
         scores.append(scored.scores)
         frames.append(chunk.frame[[columns.email, columns.respondent_id, columns.role]])
-    return pd.concat(scores), pd.concat(frames), dict(summaries.summaries())
+    return pd.concat(scores), pd.concat(frames), summaries.summaries()
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "sav", "json"])

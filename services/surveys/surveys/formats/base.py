@@ -27,7 +27,6 @@ __all__ = [
     "ExportChunk",
     "ExportMetadata",
     "OpenedExport",
-    "blank_to_missing",
     "extra_header_rows",
     "read_head",
     "seekable",
@@ -66,17 +65,11 @@ class ExportMetadata:
 
 @dataclass(frozen=True, slots=True)
 class ExportChunk:
-    """Up to ``chunk_rows`` responses and the problems found in the rows they came from."""
+    """Up to ``chunk_rows`` responses and the problems found in the rows they came from (a chunk
+    can hold errors and no rows, when every row in its stretch was rejected)."""
 
     frame: pd.DataFrame
     row_errors: list[RowError]
-
-
-def blank_to_missing(values: list[Any]) -> np.ndarray:
-    """An object array of ``values`` in which empty strings are None."""
-    column = np.array(values, dtype=object)
-    column[column == ""] = None
-    return column
 
 
 class ChunkBuilder:

@@ -24,6 +24,7 @@ __all__ = ["MAX_ELEMENT_CHARS", "open_json"]
 MAX_ELEMENT_CHARS = 4 * 1024 * 1024
 _BLOCK = 64 * 1024
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_PLAIN = (str, int, float, type(None))  # cells that need no conversion (bool is not int here)
 _KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true/false"}
 
 
@@ -198,6 +199,8 @@ def _chunks(
 
     def cells(response: dict[str, Any]) -> list[Any]:
         nonlocal late_keys
+        if len(response) == len(columns) and list(response) == columns:  # the usual case
+            return [v if v.__class__ in _PLAIN else _cell(v) for v in response.values()]
         for key in response:
             if key not in position:
                 position[key] = len(columns)
@@ -205,7 +208,7 @@ def _chunks(
                 late_keys += 1
         row: list[Any] = [None] * len(columns)
         for key, value in response.items():
-            row[position[key]] = _cell(value)
+            row[position[key]] = value if value.__class__ in _PLAIN else _cell(value)
         return row
 
     if first is not None:

@@ -13,7 +13,6 @@ whole matrix.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,5 +157,5 @@ class ScoreSummaries:
             matrix = scored.items[name]
             accumulator.add(matrix if include is None else matrix[np.asarray(include, bool)])
 
-    def summaries(self) -> Mapping[ScaleName, ScaleSummary]:
+    def summaries(self) -> dict[ScaleName, ScaleSummary]:
         return {name: accumulator.summary() for name, accumulator in self._scales.items()}

@@ -4,8 +4,8 @@ Conditional model ``outcome ~ treatment + covariates + (1 | school)`` and uncond
 ``outcome ~ 1 + (1 | school)``, both by REML (lme4's default); the treatment's 95% CI by profile
 likelihood on the ML refit (lme4's ``confint``); effect sizes from Hedges (2007) with β always
 from the conditional model and the variances from each model in turn. The EEF headline is the
-total-variance effect size from the unconditional variances (EEF 2022 statistical analysis
-guidance: the denominator is the total variance of a model without covariates).
+total-variance effect size on the unconditional model's variances (``headline``): its
+denominator does not depend on which covariates the analysis happened to adjust for.
 """
 
 from collections.abc import Callable, Sequence
@@ -221,8 +221,10 @@ def _estimate(backend: Backend, *, arms: ArmSchools, profile_all: bool) -> dict[
 
 
 def _finite(value: Any) -> bool:
-    """No NaN, infinity or None anywhere in a (nested) estimate; ``jsonable`` maps the first
-    two to None, so looking for None in its output is enough."""
+    """No NaN, infinity or None anywhere in a (nested) estimate.
+
+    ``jsonable`` maps NaN and infinity to None, so looking for None in its output is enough.
+    """
     plain = jsonable(value)
     if isinstance(plain, dict):
         return all(_finite(item) for item in plain.values())

@@ -14,13 +14,14 @@ O(pupils). From the Cholesky factor L of Z'H⁻¹Z come log|X'H⁻¹X| (its firs
 and the residual sum of squares r(λ) = y'H⁻¹y − y'H⁻¹X(X'H⁻¹X)⁻¹X'H⁻¹y (its last entry, squared).
 β and σ²_w are profiled out, which leaves a one-dimensional problem in λ, the same profiled
 deviance lme4 minimises (Bates, Mächler, Bolker & Walker 2015, "Fitting Linear Mixed-Effects
-Models Using lme4", J. Stat. Softw. 67(1), eqs. 34 and 41):
+Models Using lme4", J. Stat. Softw. 67(1), section 3), constants included:
 
     ML:   −2ℓ = N·(1 + log(2π·r/N)) + Σ_i log(1 + n_i·λ)
     REML: −2ℓ_R = (N−p)·(1 + log(2π·r/(N−p))) + Σ_i log(1 + n_i·λ) + log|X'H⁻¹X|
 
-The search is over the intra-class correlation ρ = λ/(1+λ) ∈ [0, 1): a coarse grid (which also
-guards against a second local minimum), then bounded Brent between the best point's neighbours.
+The search is over the intra-class correlation ρ = λ/(1+λ) ∈ [0, 1): a grid of 50 values of λ
+(vectorised, and making a second local minimum hard to miss), then bounded Brent between the
+best grid point's neighbours.
 ρ = 0 (σ²_b = 0) is a legitimate boundary estimate, as in lme4; an optimum at the top of the grid,
 a flat deviance, or a non-finite one is a failure and reported as such.
 """

@@ -1,4 +1,5 @@
-"""No endpoint other than health, docs and published public keys answers without a token."""
+"""No endpoint other than the first page, health, docs and published public keys answers without
+a token."""
 
 import re
 
@@ -9,6 +10,7 @@ from rlc_cli import services
 from rlc_testkit import api_routes
 
 PUBLIC = {
+    "/",
     "/healthz",
     "/readyz",
     "/docs",

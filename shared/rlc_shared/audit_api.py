@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 from sqlmodel import select
 
 from rlc_shared.audit import AuditEventFields
-from rlc_shared.auth import Role, require_roles
 from rlc_shared.db import SessionDep
 from rlc_shared.pagination import Page, PageDep, paginate
+from rlc_shared.policy import requires
 
 
 def audit_router(model: type[AuditEventFields]) -> APIRouter:
@@ -19,7 +19,7 @@ def audit_router(model: type[AuditEventFields]) -> APIRouter:
     @router.get(
         "/audit-events",
         response_model=Page[dict[str, Any]],
-        dependencies=[require_roles(Role.trial_manager, Role.auditor)],
+        dependencies=[requires("audit.read")],
     )
     def list_audit_events(
         session: SessionDep,

@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, Request
 from jose import ExpiredSignatureError, JWTError, jwk, jws, jwt
+from jose.exceptions import JOSEError
 
-from rlc_shared.errors import Forbidden, Unauthorized
+from rlc_shared.errors import Unauthorized
 
 ALGORITHM = "RS256"
 
@@ -237,71 +238,64 @@ def sign_jws(payload: dict[str, Any], *, private_pem: bytes, kid: str) -> str:
     return jws.sign(body, private_pem.decode(), algorithm=ALGORITHM, headers={"kid": kid})
 
 
-# --- FastAPI dependencies ---------------------------------------------------------------------
+def verify_jws(token: str, *, keys: KeySet) -> dict[str, Any]:
+    """The JSON payload of a compact RS256 JWS signed by a key of ``keys`` (chosen by ``kid``).
+
+    Raises ``ValueError`` with the reason: the caller decides which problem that is.
+    """
+    try:
+        header = jws.get_unverified_header(token)
+    except JOSEError as exc:
+        raise ValueError("the signature is not a compact JWS") from exc
+    if header.get("alg") != ALGORITHM:
+        raise ValueError(f"it must be signed with {ALGORITHM}")
+    key = keys.get(str(header.get("kid") or ""))
+    if key is None:
+        raise ValueError("it is signed by a key the trusted key set does not hold")
+    try:
+        payload = json.loads(jws.verify(token, key, algorithms=[ALGORITHM]))
+    except (JOSEError, ValueError) as exc:
+        raise ValueError("its signature does not verify") from exc
+    if not isinstance(payload, dict):
+        raise ValueError("its payload is not a JSON object")
+    return payload
 
 
-def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization")
-    if not header:
+# --- FastAPI: the caller, verified once per request by the middleware --------------------------
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
         raise Unauthorized("Authentication required: send 'Authorization: Bearer <token>'.")
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
     return token.strip()
 
 
-def get_principal(request: Request) -> Principal:
-    """The verified caller; every non-health route depends on this."""
-    cached = getattr(request.state, "principal", None)
-    if cached is not None:
-        return cached
-    settings = request.app.state.settings
-    principal = verify_token(
-        _bearer(request),
-        keys=request.app.state.keyset,
+def authenticate(app_state: Any, authorization: str | None) -> Principal:
+    """Verify the request's bearer token against the app's key set and settings."""
+    settings = app_state.settings
+    return verify_token(
+        _bearer(authorization),
+        keys=app_state.keyset,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         leeway=settings.jwt_leeway_seconds,
     )
-    request.state.principal = principal
+
+
+def get_principal(request: Request) -> Principal:
+    """The verified caller; every non-public route depends on this.
+
+    The authentication middleware has already verified the token before the body was read;
+    this only hands its principal to the endpoint.
+    """
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        principal = authenticate(request.app.state, request.headers.get("authorization"))
+        request.state.principal = principal
     return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
-
-
-def require_roles(*roles: Role | str) -> Any:
-    """A dependency that lets through callers holding any of ``roles``."""
-    allowed = frozenset(str(r) for r in roles)
-
-    def _check(principal: CurrentPrincipal) -> Principal:
-        if not principal.roles & allowed:
-            raise Forbidden(
-                "Your token does not carry a role allowed here; allowed: "
-                + ", ".join(sorted(allowed))
-                + "."
-            )
-        return principal
-
-    return Depends(_check)
-
-
-def ensure_la_scope(principal: Principal, la_code: str | None) -> None:
-    """A Virtual School acts only for its own local authority."""
-    if principal.has(Role.virtual_school) and not principal.has(
-        Role.trial_manager, Role.evaluator, Role.delivery, Role.auditor, Role.service
-    ):
-        if not principal.la_code or principal.la_code != la_code:
-            raise Forbidden("This belongs to another local authority than your token's.")
-
-
-def ensure_school_scope(principal: Principal, urn: int | None, la_code: str | None) -> None:
-    """A school sees only itself; a Virtual School only its LA's schools."""
-    wide = (Role.trial_manager, Role.evaluator, Role.delivery, Role.auditor, Role.service)
-    if principal.has(*wide):
-        return
-    if principal.has(Role.virtual_school) and principal.la_code and principal.la_code == la_code:
-        return
-    if principal.has(Role.school) and principal.urn is not None and principal.urn == urn:
-        return
-    raise Forbidden("Your token's scope does not cover this school.")

@@ -6,7 +6,9 @@ Each service keeps its own metadata: its models derive from a SQLModel base boun
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -14,6 +16,8 @@ from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import registry
 from sqlmodel import Session, create_engine
+
+log = logging.getLogger("rlc.db")
 
 # Explicit constraint names, so migrations are stable across PostgreSQL and SQLite.
 NAMING_CONVENTION = {
@@ -41,6 +45,8 @@ def normalise_url(url: str) -> str:
 
 def make_engine(url: str, **kw: Any) -> Engine:
     url = normalise_url(url)
+    # Errors and logs never carry bound values (a school's name searched, an email looked up).
+    kw.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
 
@@ -65,19 +71,67 @@ def ping(engine: Engine) -> None:
         conn.execute(text("SELECT 1"))
 
 
+def on_rollback(session: Session, undo: Callable[[], None]) -> None:
+    """Run ``undo`` if this session's transaction is rolled back instead of committed.
+
+    For what a transaction cannot undo itself: a document put in object storage before the row
+    that names it is committed is deleted again when the commit fails.
+    """
+    session.info.setdefault("on_rollback", []).append(undo)
+
+
+def _run_undo(session: Session) -> None:
+    for undo in reversed(session.info.pop("on_rollback", [])):
+        try:
+            undo()
+        except Exception:  # noqa: BLE001 - one failed clean-up must not hide the others
+            log.exception("an undo step after a rollback failed")
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commits when the block ends, rolls back (and undoes) if it raises.
+
+    Service functions never commit. A request's work is committed by :data:`SessionDep`; work
+    outside a request (a worker) or a request that must call another service in between (no
+    transaction may stay open across an HTTP call) uses short ``transaction()`` blocks instead.
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+            session.info.pop("on_rollback", None)
+        except BaseException:
+            session.rollback()
+            _run_undo(session)
+            raise
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request: commits when the endpoint returns, rolls back if it raises.
 
     Services never commit; this is the one place a request's changes become durable.
     """
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with transaction(request.app.state.engine) as session:
+        yield session
 
 
 # scope="function": commit before the response is sent, so a failed commit is a 500, not a lost 200.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+class Transactions:
+    """For a request that calls another service: short units of work instead of one session."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self) -> AbstractContextManager[Session]:
+        return transaction(self.engine)
+
+
+def get_transactions(request: Request) -> Transactions:
+    return Transactions(request.app.state.engine)
+
+
+TransactionsDep = Annotated[Transactions, Depends(get_transactions)]

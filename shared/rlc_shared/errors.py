@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rlc_shared.logging import request_id
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://rlc-trial.example/problems/"
 
@@ -139,6 +141,14 @@ def problem_response(
 def _validation_detail(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     items = []
     for err in errors:
+        if err.get("type") == "json_invalid":
+            # FastAPI's loc is ("body", <character position>): say what and where, not "30: ...".
+            position = next((p for p in err.get("loc", ()) if isinstance(p, int)), None)
+            cause = str((err.get("ctx") or {}).get("error") or "it could not be parsed")
+            where = f" (at character {position})" if position is not None else ""
+            return f"the body is not valid JSON: {cause}{where}.", [
+                {"field": "(body)", "message": f"not valid JSON: {cause}{where}"}
+            ]
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
         # Never echo the submitted value: it may be an email address or a token.
         items.append({"field": ".".join(loc) or "(body)", "message": err.get("msg", "invalid")})
@@ -190,10 +200,14 @@ def install_error_handlers(app: FastAPI, *, expose_internal_errors: bool) -> Non
         extra: dict[str, Any] = {}
         if expose_internal_errors:
             extra["exception"] = type(exc).__name__
+        # The id the request-context middleware accepted or generated, never the raw header:
+        # this handler answers outside that middleware, so it sets the header itself.
+        rid = request_id.get() or request.scope.get("state", {}).get("rid")
         return problem_response(
             500,
             "An internal error occurred; nothing was changed. Quote the request id to support.",
             instance=request.url.path,
-            request_id=request.headers.get("x-request-id") or getattr(request.state, "rid", None),
+            headers={"X-Request-ID": rid} if rid else None,
+            request_id=rid,
             **extra,
         )

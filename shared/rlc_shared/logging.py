@@ -15,14 +15,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-# Also URL-encoded ("%40"), as addresses appear in logged URLs' query strings.
-_EMAIL = re.compile(r"[\w.+%-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
+# Also URL-encoded ("%40"), as addresses appear in logged URLs' query strings; and addresses on
+# a dotless domain (``head@localhost``).
+_EMAIL = re.compile(r"[\w.+%-]+(?:@|%40)[\w-]+(?:\.[\w-]+)*", re.IGNORECASE)
 _JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*")
-_BEARER = re.compile(r"(?i)bearer\s+\S+")
+_CREDENTIALS = re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+")
+_SECRETS = re.compile(
+    r"(?i)\b(client_secret|secret|password|passwd|token|access_token|api_key)"
+    r"([\"']?\s*[=:]\s*[\"']?|%3d)[^\s&,;'\"]+"
+)
+#: What a client may choose as its request id (anything else is replaced by a generated one).
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def redact(text: str) -> str:
-    text = _BEARER.sub("Bearer [redacted]", text)
+    text = _CREDENTIALS.sub(lambda m: f"{m.group(1)} [redacted]", text)
+    text = _SECRETS.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
     text = _JWT.sub("[token]", text)
     return _EMAIL.sub("[email]", text)
 
@@ -64,7 +72,8 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 class RequestContextMiddleware:
-    """Gives every request an id (``X-Request-ID`` in or out) and logs one line per request."""
+    """Gives every request an id (``X-Request-ID`` in or out: a client's own id only if it is safe,
+    ``[A-Za-z0-9._-]{1,64}``), ``nosniff`` on every response, and one log line per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -74,9 +83,12 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")[:64]
-        rid = incoming if re.fullmatch(r"[\w.-]{1,64}", incoming or "") else uuid.uuid4().hex
+        incoming = ""
+        for key, value in scope.get("headers") or []:
+            if key == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        rid = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id.set(rid)
         scope.setdefault("state", {})["rid"] = rid
         started = time.perf_counter()
@@ -86,7 +98,10 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+                headers = message.setdefault("headers", [])
+                headers.append((b"x-request-id", rid.encode()))
+                # Browsers must never guess a type: a stored document is served as declared.
+                headers.append((b"x-content-type-options", b"nosniff"))
             await send(message)
 
         try:

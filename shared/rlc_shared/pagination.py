@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement
+from sqlalchemy import BigInteger, ColumnElement, Integer, String
 from sqlmodel import Session, func, select
 
 from rlc_shared.errors import BadRequest
@@ -27,6 +27,9 @@ class PageParams(BaseModel):
     after: Any | None = None
 
 
+_BAD_CURSOR = "The cursor is not one this API returned; start again without it."
+
+
 def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
@@ -34,11 +37,29 @@ def encode_cursor(value: Any) -> str:
 def decode_cursor(cursor: str) -> Any:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode()))
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(
-            "The cursor is not one this API returned; start again without it."
-        ) from exc
+        raise BadRequest(_BAD_CURSOR) from exc
+    if value is None:
+        raise BadRequest(_BAD_CURSOR)
+    return value
+
+
+def _checked_key_value(value: Any, key: Any) -> Any:
+    """The cursor's value if it can be compared with ``key``'s column, else 400.
+
+    A tampered cursor (a string for an integer key, ``{}``, ``true``, a number beyond the
+    column's range) would otherwise reach the database and fail there.
+    """
+    column_type = getattr(key, "type", None)
+    if isinstance(column_type, Integer):
+        limit = 2**63 if isinstance(column_type, BigInteger) else 2**31
+        if isinstance(value, int) and not isinstance(value, bool) and -limit <= value < limit:
+            return value
+    elif isinstance(column_type, String):
+        if isinstance(value, str) and len(value) <= (column_type.length or 1000):
+            return value
+    raise BadRequest(_BAD_CURSOR)
 
 
 def page_params(
@@ -67,7 +88,7 @@ def paginate(
     if with_count:
         count = session.exec(select(func.count()).select_from(statement.subquery())).one()
     if params.after is not None:
-        statement = statement.where(key > params.after)
+        statement = statement.where(key > _checked_key_value(params.after, key))
     rows = list(session.exec(statement.order_by(key).limit(params.limit + 1)).all())
     next_cursor = None
     if len(rows) > params.limit:

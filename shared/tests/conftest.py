@@ -8,11 +8,14 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
 from rlc_shared.app import create_service_app
-from rlc_shared.auth import CurrentPrincipal, Role, ensure_school_scope, require_roles
+from rlc_shared.audit_api import audit_router
+from rlc_shared.auth import CurrentPrincipal
 from rlc_shared.config import ServiceSettings, settings_config
-from rlc_shared.errors import Conflict
+from rlc_shared.errors import Conflict, NotFound
 from rlc_shared.limits import StrictModel
 from rlc_shared.migrations import upgrade
+from rlc_shared.policy import Target, authorize, requires
+from rlc_shared.types import Urn
 from rlc_testkit import Keys
 
 #: The test app's own migrations (an audit trail), so /readyz has a schema to check.
@@ -40,7 +43,7 @@ class DemoSettings(ServiceSettings):
 
 
 class Nomination(StrictModel):
-    urn: int
+    urn: Urn
     note: str | None = None
 
 
@@ -52,7 +55,7 @@ def demo_router() -> APIRouter:
         """Echo the caller."""
         return {"sub": principal.sub, "roles": sorted(principal.roles), "urn": principal.urn}
 
-    @router.get("/managers-only", dependencies=[require_roles(Role.trial_manager)])
+    @router.get("/managers-only", dependencies=[requires("la.update")])
     def managers_only() -> dict:
         """Only trial managers."""
         return {"ok": True}
@@ -60,7 +63,12 @@ def demo_router() -> APIRouter:
     @router.get("/las/{la_code}/schools/{urn}")
     def school(la_code: str, urn: int, principal: CurrentPrincipal) -> dict:
         """A school, scoped."""
-        ensure_school_scope(principal, urn, la_code)
+        authorize(
+            principal,
+            "school.read",
+            Target(la_code=la_code, urn=urn),
+            hidden=lambda: NotFound(f"There is no school {urn}."),
+        )
         return {"urn": urn}
 
     @router.post("/nominations")
@@ -100,7 +108,7 @@ def make_app(keys: Keys, tmp: Path, **overrides):
         title="shared test app",
         description="",
         service_dir=TEST_APP_DIR,
-        routers=[demo_router()],
+        routers=[demo_router(), audit_router(TEST_MODELS.AuditEvent)],
     )
     return app
 

@@ -151,15 +151,15 @@ def test_missing_role(client: TestClient, keys: Keys) -> None:
     assert client.get("/managers-only", headers=keys.headers("trial_manager")).status_code == 200
 
 
-def test_wrong_scope(client: TestClient, keys: Keys) -> None:
+def test_wrong_scope_is_answered_as_missing(client: TestClient, keys: Keys) -> None:
     own = keys.headers("school", urn=100001)
     assert client.get("/las/370/schools/100001", headers=own).status_code == 200
-    assert_problem(client.get("/las/370/schools/100002", headers=own), 403, "scope")
+    assert_problem(client.get("/las/370/schools/100002", headers=own), 404, "no school")
     vs = keys.headers("virtual_school", la_code="370")
     assert client.get("/las/370/schools/100002", headers=vs).status_code == 200
-    assert_problem(client.get("/las/865/schools/100002", headers=vs), 403, "scope")
+    assert_problem(client.get("/las/865/schools/100002", headers=vs), 404, "no school")
     # A school-role token without a urn claim reaches no school.
-    assert_problem(client.get("/las/370/schools/100001", headers=keys.headers("school")), 403)
+    assert_problem(client.get("/las/370/schools/100001", headers=keys.headers("school")), 404)
 
 
 def test_token_never_logged(

@@ -27,7 +27,9 @@ def test_domain_error_is_problem(client: TestClient, keys: Keys) -> None:
 
 def test_unknown_field_refused(client: TestClient, keys: Keys) -> None:
     body = is_problem(
-        client.post("/nominations", json={"urn": 1, "arm": "intervention"}, headers=keys.headers()),
+        client.post(
+            "/nominations", json={"urn": 100001, "arm": "intervention"}, headers=keys.headers()
+        ),
         422,
     )
     assert body["errors"] == [{"field": "arm", "message": "Extra inputs are not permitted"}]

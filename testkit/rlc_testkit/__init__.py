@@ -6,6 +6,7 @@ recruitment service through its API to build test data.
 """
 
 from rlc_testkit.plugin import (
+    AllocationSigner,
     Keys,
     LiveService,
     S3Server,
@@ -18,6 +19,7 @@ from rlc_testkit.plugin import (
 )
 
 __all__ = [
+    "AllocationSigner",
     "Keys",
     "LiveService",
     "S3Server",

@@ -25,7 +25,7 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Engine
 
 from rlc_cli import services
-from rlc_shared.auth import generate_private_key_pem, mint_token, public_jwk
+from rlc_shared.auth import generate_private_key_pem, mint_token, public_jwk, sign_jws
 from rlc_shared.config import AUDIENCE, DEV_ISSUER
 from rlc_shared.migrations import upgrade
 
@@ -170,6 +170,51 @@ class Keys:
 
     def headers(self, role: str | list[str] = "trial_manager", **kw: Any) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(role, **kw)}"}
+
+
+@dataclass
+class AllocationSigner:
+    """Stands in for the randomisation service's key: signs allocation statements that the
+    recruitment service checks against ``jwks_file`` (its RANDOMISATION_JWKS_FILE in tests)."""
+
+    private_pem: bytes
+    kid: str
+    jwks_file: Path
+
+    def statement(
+        self,
+        *,
+        urn: int,
+        run_id: str,
+        arm: str,
+        test: bool = False,
+        entry_index: int = 0,
+        entry_hash: str = "0" * 64,
+        **override: Any,
+    ) -> str:
+        payload = {
+            "typ": "rlc.allocation",
+            "urn": urn,
+            "run_id": run_id,
+            "arm": arm,
+            "test": test,
+            "entry_index": entry_index,
+            "entry_hash": entry_hash,
+            "iat": int(time.time()),
+        } | override
+        return sign_jws(payload, private_pem=self.private_pem, kid=self.kid)
+
+
+@pytest.fixture(scope="session")
+def allocation_signer(tmp_path_factory: pytest.TempPathFactory) -> AllocationSigner:
+    import json
+
+    folder = tmp_path_factory.mktemp("randomisation-keys")
+    pem = generate_private_key_pem()
+    kid = "rand-test-" + uuid.uuid4().hex[:8]
+    jwks = folder / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [public_jwk(pem, kid)]}))
+    return AllocationSigner(private_pem=pem, kid=kid, jwks_file=jwks)
 
 
 @pytest.fixture(scope="session")

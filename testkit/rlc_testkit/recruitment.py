@@ -13,7 +13,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from recruitment.deps import today
-from rlc_testkit.plugin import Keys
+from rlc_testkit.plugin import AllocationSigner, Keys
 
 #: During recruitment: before the EOI deadline (2021-06-25) and the consent deadline.
 RECRUITMENT_DAY = dt.date(2021, 6, 1)
@@ -109,14 +109,15 @@ def gias_csv(schools: list[GiasSchool], *, encoding: str = "latin-1") -> bytes:
 class Api:
     """Drives the service through HTTP as the trial's users do."""
 
-    def __init__(self, client: TestClient, keys: Keys) -> None:
+    def __init__(self, client: TestClient, keys: Keys, signer: AllocationSigner) -> None:
         self.client = client
         self.keys = keys
+        self.signer = signer
         self._tokens: dict[tuple, dict[str, str]] = {}
 
-    def _headers(self, role: str, **kw: Any) -> dict[str, str]:
+    def _headers(self, role: str | list[str], **kw: Any) -> dict[str, str]:
         # Signing is the slow part of a request in these tests: one token per identity.
-        key = (role, *sorted(kw.items()))
+        key = (tuple(role) if isinstance(role, list) else role, *sorted(kw.items()))
         if key not in self._tokens:
             self._tokens[key] = self.keys.headers(role, **kw)
         return self._tokens[key]
@@ -134,7 +135,7 @@ class Api:
     def service(self) -> dict[str, str]:
         return self._headers("service", sub="service:randomisation")
 
-    def role(self, role: str, **kw: Any) -> dict[str, str]:
+    def role(self, role: str | list[str], **kw: Any) -> dict[str, str]:
         return self._headers(role, **kw)
 
     # --- the clock ---
@@ -188,9 +189,31 @@ class Api:
         self.ok(self.consent(urn, headers=self.vs(la_code)))
         if status == "consented":
             return self.get_school(urn)
-        body = {"run_id": "run-1", "arm": "intervention", "test": False}
-        self.ok(self.client.post(f"{path}/randomised", headers=self.service(), json=body))
+        self.ok(self.randomised(urn, run_id="run-1", arm="intervention"))
         return self.get_school(urn)
+
+    def randomised(
+        self,
+        urn: int,
+        *,
+        run_id: str,
+        arm: str,
+        test: bool = False,
+        headers: dict[str, str] | None = None,
+        statement: str | None = None,
+    ) -> Any:
+        """The randomisation service's notice, with a statement signed by its (test) key."""
+        body = {
+            "run_id": run_id,
+            "arm": arm,
+            "test": test,
+            "statement": statement
+            if statement is not None
+            else self.signer.statement(urn=urn, run_id=run_id, arm=arm, test=test),
+        }
+        return self.client.post(
+            f"/schools/{urn}/randomised", headers=headers or self.service(), json=body
+        )
 
     def consent(
         self, urn: int, *, headers: dict[str, str], form: bytes = PDF, **fields: Any

@@ -21,6 +21,11 @@ class Settings(ServiceSettings):
     #: A school waiting longer than this at one stage is reported as stuck by the funnel.
     stuck_after_days: int = 14
 
+    #: The randomisation service's public keys: a school's arm is recorded only from an
+    #: allocation statement signed by one of them (the file wins when set; tests use it).
+    randomisation_jwks_url: str = "http://127.0.0.1:8002/.well-known/jwks.json"
+    randomisation_jwks_file: str | None = None
+
     #: GIAS rows compared and written per batch; bounds memory and the size of each statement.
     gias_batch_size: int = 1000
     #: How many rejected rows an import record keeps (all are counted).

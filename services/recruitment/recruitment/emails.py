@@ -7,12 +7,11 @@ it that way (log line numbers, not values).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from recruitment.gias.parser import iter_decoded_lines
+from recruitment.csvfile import CsvRecord, open_csv, parse_urn
 from rlc_shared.emails import InvalidEmail, normalise_email
 
 __all__ = ["EmailRegisterFormatError", "EmailRejection", "EmailRow", "parse_email_register"]
@@ -41,22 +40,11 @@ def parse_email_register(stream: BinaryIO) -> Iterator[EmailRow | EmailRejection
 
     UTF-8 with or without a BOM; lines that are not UTF-8 are read as cp1252/latin-1. The header
     is checked now (``EmailRegisterFormatError``); records are then yielded one at a time, a
-    rejection for a missing or non-integer URN, a bad email, or a URN already given earlier
+    rejection for a missing or malformed URN, a bad email, or a URN already given earlier
     (first occurrence wins). Two schools sharing one address is allowed: federated schools do.
     """
     what = "a URN,email register (CSV)"
-    reader = csv.reader(iter_decoded_lines(stream, what=what, error=EmailRegisterFormatError))
-    while True:
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise EmailRegisterFormatError(
-                f"The file is empty: expected {what} with a header row."
-            ) from None
-        except csv.Error as exc:
-            raise EmailRegisterFormatError(f"The header row is not valid CSV ({exc}).") from None
-        if any(h.strip() for h in header):
-            break
+    header, records = open_csv(stream, what=what, error=EmailRegisterFormatError)
     names = [h.strip().casefold() for h in header]
     missing = [c for c in ("URN", "email") if c.casefold() not in names]
     if missing:
@@ -69,29 +57,20 @@ def parse_email_register(stream: BinaryIO) -> Iterator[EmailRow | EmailRejection
         raise EmailRegisterFormatError(
             "The register's header has more than one URN or email column."
         )
-    return _register_rows(reader, names.index("urn"), names.index("email"), len(header))
+    return _register_rows(records, names.index("urn"), names.index("email"), len(header))
 
 
 def _register_rows(
-    reader: Any, urn_i: int, email_i: int, width: int
+    records: Iterator[CsvRecord], urn_i: int, email_i: int, width: int
 ) -> Iterator[EmailRow | EmailRejection]:
     seen: dict[int, int] = {}
-    end = reader.line_num
-    while True:
-        line = end + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            end = reader.line_num
-            yield EmailRejection(line, None, f"the row could not be read as CSV ({exc})")
+    for record in records:
+        line, row = record.line, record.fields
+        if record.error is not None:
+            yield EmailRejection(line, None, record.error)
             continue
-        end = reader.line_num
         while row and not row[-1].strip():
             row.pop()  # spreadsheets pad rows with empty cells
-        if not row:
-            continue
         urn_s = row[urn_i].strip() if urn_i < len(row) else ""
         shown_urn = urn_s[:20] or None
         if len(row) > width:
@@ -99,14 +78,9 @@ def _register_rows(
                 line, shown_urn, f"the row has {len(row)} fields but the header has {width}"
             )
             continue
-        errors: list[str] = []
-        urn = 0
-        if not urn_s:
-            errors.append("URN is missing")
-        elif not (urn_s.isascii() and urn_s.isdigit()) or int(urn_s) == 0:
-            errors.append(f"URN {urn_s[:20]!r} is not a positive whole number")
-        else:
-            urn = int(urn_s)
+        urn, urn_error = parse_urn(urn_s)
+        errors: list[str] = [urn_error] if urn_error else []
+        if not urn_error:
             first = seen.setdefault(urn, line)
             if first != line:
                 errors.append(f"URN {urn} already appears on line {first}; only the first is used")

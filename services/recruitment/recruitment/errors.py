@@ -90,3 +90,9 @@ class UnsupportedDocument(UnsupportedMediaType):
 
 class NoSchoolWithEmail(NotFound):
     code = "no-school-with-email"
+
+
+class AllocationStatementInvalid(Forbidden):
+    """A "randomised" notice whose signed statement is missing, forged or for something else."""
+
+    code = "allocation-statement-invalid"

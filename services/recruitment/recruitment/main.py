@@ -1,5 +1,6 @@
 """The recruitment service's app factory."""
 
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -14,8 +15,18 @@ from recruitment.schools.router import router as schools_router
 from recruitment.staff.router import router as staff_router
 from rlc_shared.app import create_service_app
 from rlc_shared.audit_api import audit_router
+from rlc_shared.auth import KeySet
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
+
+
+def on_startup(app: FastAPI, stack: AsyncExitStack) -> None:
+    settings: Settings = app.state.settings
+    # The keys that sign allocation statements: only the randomisation service holds them.
+    app.state.randomisation_keys = KeySet(
+        jwks_file=settings.randomisation_jwks_file,
+        jwks_url=None if settings.randomisation_jwks_file else settings.randomisation_jwks_url,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -36,4 +47,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             audit_router(AuditEvent),
         ],
         upload_paths=UPLOAD_PATHS,
+        on_startup=on_startup,
     )

@@ -1,11 +1,12 @@
 """Tables of the recruitment service, on its own metadata.
 
 Singular snake_case table names, ``*_at`` timestamps in UTC, ``*_on`` for calendar dates. Statuses
-are plain strings (portable across PostgreSQL and SQLite); the allowed values and transitions live
-in ``recruitment.schools.service``.
+are stored as plain strings (portable across PostgreSQL and SQLite); their values are
+:class:`SchoolStatus`, and the transitions between them live in ``recruitment.schools.service``.
 """
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON
@@ -13,6 +14,17 @@ from sqlmodel import Field, SQLModel
 
 from rlc_shared.audit import AuditEventFields, utcnow
 from rlc_shared.db import service_registry
+
+
+class SchoolStatus(StrEnum):
+    """A school's progress through the trial (no status: a GIAS school not nominated)."""
+
+    nominated = "nominated"
+    eligible = "eligible"
+    ineligible = "ineligible"
+    consented = "consented"
+    randomised = "randomised"
+    withdrawn = "withdrawn"
 
 
 class ServiceModel(SQLModel, registry=service_registry()):
@@ -106,6 +118,10 @@ class School(ServiceModel, table=True):
     randomisation_run_id: str | None = Field(default=None, max_length=100)
     arm: str | None = Field(default=None, max_length=20)
     randomised_at: dt.datetime | None = None
+    #: The randomisation log's run.executed entry that holds the allocation (from its signed
+    #: statement), so an auditor can find it.
+    randomisation_log_index: int | None = None
+    randomisation_entry_hash: str | None = Field(default=None, max_length=64)
     withdrawn_on: dt.date | None = None
     withdrawal_reason: str | None = Field(default=None, max_length=2000)
     withdrawn_from_status: str | None = Field(default=None, max_length=20)

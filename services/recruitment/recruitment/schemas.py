@@ -7,14 +7,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from recruitment.models import SchoolStatus
 from rlc_shared.limits import StrictModel
+from rlc_shared.types import Int, Urn
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 LaCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{3}$")]
-SchoolStatus = Literal[
-    "nominated", "eligible", "ineligible", "consented", "randomised", "withdrawn"
-]
+
 StaffRole = Literal[
     "designated_teacher",
     "english_subject_lead",
@@ -42,7 +42,7 @@ class LocalAuthorityCreate(StrictModel):
     eoi_on: dt.date | None = Field(None, description="date of the expression of interest")
     contact_name: Text
     contact_email: str | None = Field(None, max_length=320)
-    target_schools: int | None = Field(None, ge=0, le=1000)
+    target_schools: Int | None = Field(None, ge=0, le=1000)
     late_override_reason: Reason | None = Field(
         None, description="trial managers only: why a late expression of interest is accepted"
     )
@@ -50,7 +50,7 @@ class LocalAuthorityCreate(StrictModel):
 
 class LocalAuthorityUpdate(StrictModel):
     name: Text | None = None
-    target_schools: int | None = Field(None, ge=0, le=1000)
+    target_schools: Int | None = Field(None, ge=0, le=1000)
 
 
 class VirtualSchoolIn(StrictModel):
@@ -87,7 +87,7 @@ class LocalAuthorityPublic(ReadModel):
 
 
 class SchoolPublic(ReadModel):
-    urn: int
+    urn: Urn
     la_code: str
     la_name: str
     name: str
@@ -104,7 +104,7 @@ class SchoolPublic(ReadModel):
     town: str | None
     type_group: str | None
     gias_updated_at: dt.datetime
-    status: str | None
+    status: SchoolStatus | None
     nominated_at: dt.datetime | None
     year56_social_worker_pupils: int | None
     year56_looked_after_pupils: int | None
@@ -120,6 +120,8 @@ class SchoolPublic(ReadModel):
     randomisation_run_id: str | None
     arm: str | None
     randomised_at: dt.datetime | None
+    randomisation_log_index: int | None = None
+    randomisation_entry_hash: str | None = None
     withdrawn_on: dt.date | None
     withdrawal_reason: str | None
     withdrawn_from_status: str | None
@@ -172,19 +174,25 @@ class RandomisableSchool(ReadModel):
 
 
 class EligibilityIn(StrictModel):
-    year56_social_worker_pupils: int | None = Field(None, ge=0, le=10000)
-    year56_looked_after_pupils: int | None = Field(None, ge=0, le=10000)
+    year56_social_worker_pupils: Int | None = Field(None, ge=0, le=10000)
+    year56_looked_after_pupils: Int | None = Field(None, ge=0, le=10000)
 
 
 class RandomisedIn(StrictModel):
+    """The randomisation service's notice of an allocation, with its signed statement."""
+
     run_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     arm: Literal["intervention", "control"]
     test: bool = False
+    statement: Annotated[str, StringConstraints(min_length=1, max_length=8000)] = Field(
+        description="the allocation as a compact RS256 JWS signed with a key of the "
+        "randomisation service's JWKS (/.well-known/jwks.json)"
+    )
 
 
 class RandomisedOut(BaseModel):
     urn: int
-    status: str | None
+    status: SchoolStatus | None
     arm: str | None
     run_id: str
     test: bool

@@ -10,15 +10,21 @@ from recruitment.config import Settings
 from recruitment.deps import today
 from recruitment.main import create_app
 from recruitment.models import ServiceModel
-from rlc_testkit import Keys, wipe
+from rlc_testkit import AllocationSigner, Keys, wipe
 from rlc_testkit.recruitment import RECRUITMENT_DAY, Api
 
 
 @pytest.fixture(scope="session")
-def settings(migrated_database, keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def settings(
+    migrated_database,
+    keys: Keys,
+    allocation_signer: AllocationSigner,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Settings:
     return Settings(
         database_url=migrated_database("recruitment"),
         jwks_file=str(keys.jwks_file),
+        randomisation_jwks_file=str(allocation_signer.jwks_file),
         storage_dir=str(tmp_path_factory.mktemp("storage-recruitment")),
     )
 
@@ -34,5 +40,5 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def api(client: TestClient, keys: Keys) -> Api:
-    return Api(client, keys)
+def api(client: TestClient, keys: Keys, allocation_signer: AllocationSigner) -> Api:
+    return Api(client, keys, allocation_signer)

@@ -50,7 +50,7 @@ def test_register_rows_and_rejections() -> None:
         (9, "126416"),
     ]
     reasons = [r.reason for r in rejections]
-    assert "URN '12A' is not a positive whole number" in reasons[0]
+    assert "URN '12A' is not a whole number" in reasons[0]
     assert "URN is missing" in reasons[1]
     assert reasons[2] == "The email on line 7 is not a valid address: missing @"
     assert reasons[3] == "the email is missing"

@@ -16,13 +16,12 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from recruitment.csvfile import MAX_LINE_BYTES, decode_line
 from recruitment.gias.parser import (
-    MAX_LINE_BYTES,
     GiasFormatError,
     GiasRejection,
     GiasRow,
     assess_row,
-    decode_line,
     is_open,
     is_primary_phase,
     iter_gias_rows,
@@ -268,8 +267,9 @@ def test_too_many_and_too_few_fields_are_rejected_with_line_and_counts() -> None
         ("NumberOfPupils", "1,565", "NumberOfPupils '1,565' is not a whole number"),
         ("PercentageFSM", "NaN", "PercentageFSM 'NaN' is not a percentage"),
         ("PercentageFSM", "101", "PercentageFSM '101' is not a percentage"),
-        ("URN", "12A", "URN '12A' is not a positive whole number"),
-        ("URN", "0", "URN '0' is not a positive whole number"),
+        ("URN", "12A", "URN '12A' is not a whole number"),
+        ("URN", "0", "URN '0' is not a six-digit DfE number"),
+        ("URN", "1000000", "URN '1000000' is not a six-digit DfE number"),
         ("URN", "", "URN is missing"),
         ("URN", "..", "URN is missing"),
         ("EstablishmentName", " ", "EstablishmentName is empty"),
@@ -503,10 +503,10 @@ def test_reads_incrementally() -> None:
 def test_phase_and_status_helpers() -> None:
     rows, _ = parse(
         extract(
-            record(URN="1"),
-            record(URN="2", PhaseOfEducation_name="Secondary", StatutoryLowAge="11"),
-            record(URN="3", EstablishmentStatus_name="Closed"),
-            record(URN="4", PhaseOfEducation_name="Middle deemed primary"),
+            record(URN="100001"),
+            record(URN="100002", PhaseOfEducation_name="Secondary", StatutoryLowAge="11"),
+            record(URN="100003", EstablishmentStatus_name="Closed"),
+            record(URN="100004", PhaseOfEducation_name="Middle deemed primary"),
         )
     )
     assert [is_primary_phase(r) for r in rows] == [True, False, True, True]

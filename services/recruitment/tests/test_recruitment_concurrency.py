@@ -24,10 +24,7 @@ def test_a_change_waits_for_a_concurrent_one_and_sees_its_result(
     result: dict[str, Any] = {}
 
     def randomise() -> None:
-        body = {"run_id": "run-9", "arm": "control", "test": False}
-        result["resp"] = api.client.post(
-            f"/schools/{URN}/randomised", headers=api.service(), json=body
-        )
+        result["resp"] = api.randomised(URN, run_id="run-9", arm="control")
 
     try:
         with engine.connect() as conn:

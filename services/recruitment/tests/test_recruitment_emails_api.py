@@ -118,8 +118,15 @@ def test_unknown_email_is_a_404_problem_without_the_address(
 def test_lookup_respects_scope(api: Api, schools: None) -> None:
     api.ok(_import(api, "URN,email\n100001,office@a.sch.uk\n100003,office@b.sch.uk\n"))
     assert api.ok(_lookup(api, "office@a.sch.uk", api.vs(LA)))["urn"] == 100001
-    assert_problem(_lookup(api, "office@b.sch.uk", api.vs(LA)), 403)
-    assert_problem(_lookup(api, "office@a.sch.uk", api.school(100002)), 403)
+    # Finding 5: another school's address is answered exactly as an unknown one.
+    unknown = assert_problem(_lookup(api, "nobody@nowhere.sch.uk", api.vs(LA)), 404)
+    other_la = assert_problem(_lookup(api, "office@b.sch.uk", api.vs(LA)), 404)
+    other_school = assert_problem(_lookup(api, "office@a.sch.uk", api.school(100002)), 404)
+    assert unknown["detail"] == other_la["detail"] == other_school["detail"]
+    assert unknown["type"] == other_la["type"] == other_school["type"]
+    # A combined token still finds it through the role that may read every school.
+    both = api.role(["evaluator", "school"], urn=100002)
+    assert api.ok(_lookup(api, "office@a.sch.uk", both))["urn"] == 100001
 
 
 def test_manual_email_must_be_valid_and_is_trial_manager_only(api: Api, schools: None) -> None:

@@ -71,7 +71,10 @@ class TestFunnel:
         api.school_at("nominated", 100001)
         funnel = _funnel(api, api.vs(LA))
         assert [r["la_code"] for r in funnel["local_authorities"]] == [LA]
-        assert_problem(api.client.get(f"/funnel?la_code={OTHER_LA}", headers=api.vs(LA)), 403)
+        # Another LA is answered as an unregistered one (finding 5: nothing to tell apart).
+        assert_problem(
+            api.client.get(f"/funnel?la_code={OTHER_LA}", headers=api.vs(LA)), 404, OTHER_LA
+        )
         assert_problem(api.client.get("/funnel", headers=api.school(100001)), 403)
         assert_problem(api.client.get("/funnel", headers=api.service()), 403)
 
@@ -118,6 +121,8 @@ class TestHistory:
             "status": "randomised",
             "randomisation_run_id": "run-1",
             "arm": "intervention",
+            "randomisation_log_index": 0,
+            "randomisation_entry_hash": "0" * 64,
         }
         assert all(e["at"] for e in events)
 
@@ -137,7 +142,8 @@ class TestHistory:
         ]
 
     def test_unknown_school_history_is_a_404(self, api: Api) -> None:
-        assert_problem(api.client.get("/schools/4242/history", headers=api.tm()), 404, "4242")
+        assert_problem(api.client.get("/schools/424242/history", headers=api.tm()), 404, "424242")
+        assert_problem(api.client.get("/schools/4242/history", headers=api.tm()), 422, "urn")
 
 
 class TestSearch:

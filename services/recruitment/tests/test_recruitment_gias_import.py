@@ -112,7 +112,7 @@ class TestSyntheticExtract:
         assert report["rejected"] == 3
         lines = {r["line"]: r["reason"] for r in report["rejections"]}
         assert "OpenDate '31-02-2020' is not a dd-mm-yyyy date" in lines[3]
-        assert "URN 'abc' is not a positive whole number" in lines[4]
+        assert "URN 'abc' is not a whole number" in lines[4]
         assert "7 fields but the header has 23 columns" in lines[5]
 
     def test_utf8_file_is_read_as_utf8(self, api: Api) -> None:

@@ -34,8 +34,7 @@ def act(api: Api, action: str, urn: int = URN) -> Any:
     if action == "consented":
         return api.consent(urn, headers=api.tm())
     if action == "randomised":
-        body = {"run_id": "run-other", "arm": "control", "test": False}
-        return api.client.post(f"{path}/randomised", headers=api.service(), json=body)
+        return api.randomised(urn, run_id="run-other", arm="control")
     return api.client.post(
         f"{path}/withdrawal", headers=api.tm(), json={"reason": "Head teacher left"}
     )
@@ -132,7 +131,7 @@ class TestNomination:
         api.school_at(None, URN, la_code="370")
         api.register_la(LA)
         resp = api.client.post(f"/schools/{URN}/nomination", headers=api.vs(LA))
-        assert_problem(resp, 403)
+        assert_problem(resp, 404, "no school with URN")  # not the caller's to know about
         assert api.get_school(URN)["status"] is None
         resp = api.client.post(f"/schools/{URN}/nomination", headers=api.vs("370"))
         assert api.ok(resp)["status"] == "nominated"
@@ -175,8 +174,7 @@ class TestWithdrawal:
 
 class TestRandomisationContract:
     def _randomise(self, api: Api, urn: int = URN, **body: Any) -> Any:
-        payload = {"run_id": "run-1", "arm": "intervention", "test": False} | body
-        return api.client.post(f"/schools/{urn}/randomised", headers=api.service(), json=payload)
+        return api.randomised(urn, **({"run_id": "run-1", "arm": "intervention"} | body))
 
     def test_randomisable_lists_consented_schools_only(self, api: Api) -> None:
         for urn, status in [
@@ -263,14 +261,76 @@ class TestRandomisationContract:
         # A real run afterwards still works.
         assert api.ok(self._randomise(api))["recorded"] is True
 
-    def test_trial_manager_may_record_others_may_not(self, api: Api) -> None:
+    def test_only_the_randomisation_service_may_record_an_arm(self, api: Api) -> None:
+        """Finding 2: a trial manager's or another service's token cannot set an arm."""
         api.school_at("consented", URN)
-        body = {"run_id": "run-1", "arm": "control"}
-        for headers in (api.vs(), api.school(URN), api.role("evaluator"), api.role("auditor")):
-            resp = api.client.post(f"/schools/{URN}/randomised", headers=headers, json=body)
+        events = api.history(URN)
+        for headers in (
+            api.tm(),
+            api.role("service", sub="service:surveys"),
+            api.role(["trial_manager", "service"], sub="tm-alice"),
+            api.vs(),
+            api.school(URN),
+            api.role("evaluator"),
+            api.role("auditor"),
+        ):
+            resp = api.randomised(URN, run_id="run-1", arm="control", headers=headers)
             assert_problem(resp, 403)
-        resp = api.client.post(f"/schools/{URN}/randomised", headers=api.tm(), json=body)
-        assert api.ok(resp)["arm"] == "control"
+        assert api.get_school(URN)["status"] == "consented"
+        assert api.history(URN) == events
+
+    @pytest.mark.parametrize(
+        ("statement", "why"),
+        [
+            ("not-a-jws", "not a compact JWS"),
+            ("e30.e30.e30", "RS256"),
+        ],
+    )
+    def test_an_unsigned_statement_is_refused(self, api: Api, statement: str, why: str) -> None:
+        api.school_at("consented", URN)
+        resp = api.randomised(URN, run_id="run-1", arm="control", statement=statement)
+        assert_problem(resp, 403, why)
+        assert api.get_school(URN)["status"] == "consented"
+
+    def test_a_statement_signed_by_another_key_is_refused(self, api: Api) -> None:
+        from rlc_shared.auth import generate_private_key_pem, sign_jws
+
+        api.school_at("consented", URN)
+        forged = sign_jws(
+            {"typ": "rlc.allocation", "urn": URN, "run_id": "run-1", "arm": "control"},
+            private_pem=generate_private_key_pem(),
+            kid=api.signer.kid,
+        )
+        resp = api.randomised(URN, run_id="run-1", arm="control", statement=forged)
+        assert_problem(resp, 403, "signature does not verify")
+        assert api.get_school(URN)["arm"] is None
+
+    @pytest.mark.parametrize(
+        "change",
+        [{"arm": "intervention"}, {"urn": 100009}, {"run_id": "run-2"}, {"test": True}],
+        ids=["arm", "urn", "run", "test"],
+    )
+    def test_a_statement_for_something_else_is_refused(self, api: Api, change: dict) -> None:
+        api.school_at("consented", URN)
+        statement = api.signer.statement(
+            **({"urn": URN, "run_id": "run-1", "arm": "control"} | change)
+        )
+        resp = api.randomised(URN, run_id="run-1", arm="control", statement=statement)
+        problem = assert_problem(resp, 403, "does not match")
+        assert next(iter(change)) in problem["detail"]
+        assert api.get_school(URN)["status"] == "consented"
+
+    def test_the_log_entry_is_kept(self, api: Api) -> None:
+        api.school_at("consented", URN)
+        statement = api.signer.statement(
+            urn=URN, run_id="run-1", arm="control", entry_index=7, entry_hash="ab" * 32
+        )
+        api.ok(api.randomised(URN, run_id="run-1", arm="control", statement=statement))
+        school = api.get_school(URN)
+        assert (school["randomisation_log_index"], school["randomisation_entry_hash"]) == (
+            7,
+            "ab" * 32,
+        )
 
     def test_arm_must_be_intervention_or_control(self, api: Api) -> None:
         api.school_at("consented", URN)

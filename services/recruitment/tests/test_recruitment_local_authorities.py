@@ -11,7 +11,7 @@ from recruitment.config import Settings
 from recruitment.deps import today
 from recruitment.main import create_app
 from recruitment.models import ServiceModel
-from rlc_testkit import Keys, S3Server, wipe
+from rlc_testkit import AllocationSigner, Keys, S3Server, wipe
 from rlc_testkit.recruitment import LA, OTHER_LA, PDF, RECRUITMENT_DAY, Api, assert_problem
 
 AFTER_DEADLINE = dt.date(2021, 6, 26)
@@ -136,7 +136,9 @@ class TestDataSharingAgreement:
         assert_problem(_sign(api, api.tm()), 404, "has not registered")
 
 
-def test_documents_in_s3(settings: Settings, keys: Keys, s3_server: S3Server) -> None:
+def test_documents_in_s3(
+    settings: Settings, keys: Keys, s3_server: S3Server, allocation_signer: AllocationSigner
+) -> None:
     """The DSA and a consent form stored through the S3 backend (moto over HTTP via boto3)."""
     s3_settings = settings.model_copy(
         update={
@@ -150,7 +152,7 @@ def test_documents_in_s3(settings: Settings, keys: Keys, s3_server: S3Server) ->
     app.dependency_overrides[today] = lambda: RECRUITMENT_DAY
     with TestClient(app) as client:
         try:
-            api = Api(client, keys)
+            api = Api(client, keys, allocation_signer)
             api.school_at("eligible", 100001)
             la = api.ok(_sign(api, api.tm()))
             api.ok(api.consent(100001, headers=api.tm()))

@@ -15,7 +15,7 @@ SPEC = services.get("recruitment")
 
 
 def test_single_head() -> None:
-    assert head_revisions(SPEC.directory) == {"0002"}
+    assert head_revisions(SPEC.directory) == {"0003"}
 
 
 def test_upgrade_downgrade_and_models_match(database_factory) -> None:

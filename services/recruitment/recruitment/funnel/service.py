@@ -6,9 +6,43 @@ import datetime as dt
 
 from sqlmodel import Session, col, func, select
 
-from recruitment.models import LocalAuthority, School
+from recruitment.deps import la_missing
+from recruitment.models import LocalAuthority, School, SchoolStatus
 from recruitment.schemas import Funnel, FunnelRow, StageCounts, StuckCounts
-from recruitment.schools.service import ELIGIBLE, NOMINATED, STATUSES
+from rlc_shared.auth import Principal
+from rlc_shared.policy import Target, authorize, visibility
+
+STATUSES = [s.value for s in SchoolStatus]
+NOMINATED, ELIGIBLE = SchoolStatus.nominated, SchoolStatus.eligible
+
+
+def funnel_for(
+    session: Session,
+    *,
+    principal: Principal,
+    la_code: str | None,
+    today: dt.date,
+    consent_deadline: dt.date,
+    stuck_after_days: int,
+) -> Funnel:
+    """The funnel the token may see: every LA, or (a Virtual School) its own LA's.
+
+    An LA outside the token's scope is answered as an unregistered one.
+    """
+    vis = visibility(principal, "funnel.read")
+    if not vis.everything and la_code is None:
+        la_code = principal.la_code or ""
+    if la_code is not None:
+        authorize(
+            principal, "funnel.read", Target(la_code=la_code), hidden=lambda: la_missing(la_code)
+        )
+    return funnel(
+        session,
+        today=today,
+        consent_deadline=consent_deadline,
+        stuck_after_days=stuck_after_days,
+        la_code=la_code,
+    )
 
 
 def funnel(

@@ -3,7 +3,8 @@
 The extract has ~50,000 rows and ~135 columns whose set changes between releases, so columns are
 found by header name and everything else is ignored. The file is read one physical line at a time
 (never whole), each line is decoded on its own (see ``decode_line``) and handed to the ``csv``
-module, and only the ~16 columns the trial uses are looked at.
+module (``recruitment.csvfile``, shared with the email register), and only the ~16 columns the
+trial uses are looked at.
 
 ``iter_gias_rows`` checks the header when it is called (a ``GiasFormatError`` names what is wrong)
 and then yields one ``GiasRow`` or ``GiasRejection`` per record. A ``GiasFormatError`` can still be
@@ -13,9 +14,6 @@ so an importer should apply the rows in one transaction.
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, BinaryIO
 
+from recruitment.csvfile import MAX_LINE_BYTES, CsvRecord, open_csv, parse_urn
 from recruitment.eligibility import (
     EligibilityDecision,
     assess_eligibility,
@@ -38,10 +37,8 @@ __all__ = [
     "GiasRejection",
     "GiasRow",
     "assess_row",
-    "decode_line",
     "is_open",
     "is_primary_phase",
-    "iter_decoded_lines",
     "iter_gias_rows",
 ]
 
@@ -66,150 +63,12 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "EstablishmentTypeGroup (name)",
 )
 
-# A real GIAS line is ~2 KB. Anything this long is not a GIAS row, and the cap keeps memory bounded
-# even for a file with no newlines at all.
-MAX_LINE_BYTES = 1 << 20
-
 _UNKNOWN = ("", "..")  # GIAS writes an unknown value as an empty field or ".."
-_UTF8_BOM = b"\xef\xbb\xbf"
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _DECIMAL = re.compile(r"\d{1,3}(?:\.\d+)?")
 
 
 class GiasFormatError(ValueError):
     """The upload is not a usable GIAS extract. The message is written for the person uploading."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Decoding
-#
-# Why per-line decoding, UTF-8 first, then cp1252 with a latin-1 fallback:
-# - The DfE's own importer reads the extract as ISO-8859-1 ("à" is the byte 0xE0). cp1252 agrees
-#   with ISO-8859-1 on every byte except 0x80-0x9F, where ISO-8859-1 has invisible C1 control codes
-#   and cp1252 has the curly quotes and dashes that Windows tools actually put there. So cp1252 is
-#   never worse. It leaves five bytes (0x81 0x8D 0x8F 0x90 0x9D) undefined; those fall back to
-#   their latin-1 meaning through an error handler, so decoding can never fail or drop a byte.
-# - A re-saved extract may be UTF-8 (with or without a BOM). Decoding that as latin-1 would turn
-#   "à" into "Ã\xa0" silently. A line of real latin-1 text is practically never valid UTF-8 once it
-#   contains non-ASCII bytes (it would need sequences like "Ã©"), so a non-ASCII line that decodes
-#   as strict UTF-8 is taken as UTF-8. Deciding per line rather than per file keeps memory bounded
-#   (no look-ahead) and copes with files stitched together from both encodings.
-# - Pure-ASCII lines, nearly all of them, take a fast path.
-# --------------------------------------------------------------------------------------------------
-
-_LEGACY_ERRORS = "rlc-gias-cp1252-latin1-fallback"
-
-
-def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:
-    if isinstance(exc, UnicodeDecodeError):
-        return exc.object[exc.start : exc.end].decode("latin-1"), exc.end
-    raise exc
-
-
-codecs.register_error(_LEGACY_ERRORS, _latin1_fallback)
-
-
-def decode_line(raw: bytes) -> str:
-    """Decode one physical line: ASCII, else strict UTF-8, else cp1252 (latin-1 for its gaps)."""
-    if raw.isascii():
-        return raw.decode("ascii")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", _LEGACY_ERRORS)
-
-
-_SNIFF_BYTES = 8192
-
-
-def _not_text_reason(head: bytes) -> str | None:
-    """Why the file's first bytes show it is not CSV text, or None if it might be."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return (
-            "it is UTF-16 encoded (Excel's 'Unicode Text' format); "
-            "save it as 'CSV (Comma delimited)' and upload that"
-        )
-    if head.startswith(b"PK\x03\x04"):
-        return "it is an Excel workbook (.xlsx) or a ZIP archive; upload the .csv file itself"
-    if head.startswith(b"\xd0\xcf\x11\xe0"):
-        return "it is an old-style Excel workbook (.xls); save it as CSV and upload that"
-    if head.startswith(b"%PDF"):
-        return "it is a PDF document"
-    # NUL never occurs in text. Other control characters are only held against the first line
-    # (a header never has one): one stray character in a data row is that row's problem.
-    first_line = decode_line(head.lstrip(b" \t\r\n").split(b"\n", 1)[0])
-    if b"\x00" in head or _CONTROL_CHARS.search(first_line):
-        return "it contains binary data"
-    if first_line.startswith(("{", "[")):
-        return "it looks like JSON"
-    if first_line.startswith("<"):
-        return "it looks like a web page or XML document (was a page saved instead of the file?)"
-    return None
-
-
-class _Prefixed(io.RawIOBase):
-    """The bytes already read for sniffing, then the rest of the stream (which stays open)."""
-
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        self._head = memoryview(head)
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._stream.read(len(buffer)) or b""
-        buffer[: len(data)] = data
-        return len(data)
-
-
-def _read_head(stream: BinaryIO) -> bytes:
-    head = b""
-    while len(head) < _SNIFF_BYTES and (chunk := stream.read(_SNIFF_BYTES - len(head))):
-        head += chunk  # a raw or socket-like stream may return short reads
-    return head
-
-
-def iter_decoded_lines(
-    stream: BinaryIO,
-    *,
-    what: str,
-    error: type[Exception] = GiasFormatError,
-    max_line_bytes: int = MAX_LINE_BYTES,
-) -> Iterator[str]:
-    """Yield the stream's physical lines as text, line endings kept (what ``csv`` expects).
-
-    ``what`` names the expected file in error messages ("the GIAS extract"). The first bytes are
-    checked now, so an empty or non-text file raises ``error`` when this is called. A UTF-8 BOM
-    is dropped. The caller's stream is read from its current position and not closed.
-    """
-    head = _read_head(stream)
-    if head.startswith(_UTF8_BOM):
-        head = head[len(_UTF8_BOM) :]
-    if not head.strip() and len(head) < _SNIFF_BYTES:
-        raise error(f"The file is empty: expected {what} with a header row.")
-    reason = _not_text_reason(head)
-    if reason:
-        raise error(f"This file is not {what}: {reason}.")
-    reader = io.BufferedReader(_Prefixed(head, stream), buffer_size=64 * 1024)
-    return _lines(reader.readline, what, error, max_line_bytes)
-
-
-def _lines(readline: Any, what: str, error: type[Exception], limit: int) -> Iterator[str]:
-    number = 0
-    while raw := readline(limit):
-        number += 1
-        if len(raw) >= limit and not raw.endswith(b"\n"):
-            raise error(
-                f"Line {number} is longer than {limit // 1024} KB, so this is not {what} "
-                "(or its line endings are not LF/CRLF). Nothing from this file was imported."
-            )
-        yield decode_line(raw)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -309,19 +168,6 @@ def _column_indexes(header: list[str]) -> dict[str, int | None]:
     return {c: positions.get(_normalise_header(c), [None])[0] for c in wanted}
 
 
-def _read_header(reader: Any, error: type[Exception], what: str) -> tuple[list[str], int]:
-    """The first non-blank record and the line it ends on."""
-    while True:
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise error(f"The file is empty: expected {what} with a header row.") from None
-        except csv.Error as exc:
-            raise error(f"The header row of {what} is not valid CSV ({exc}).") from None
-        if any(h.strip() for h in header):
-            return header, reader.line_num
-
-
 def _int_field(text: str, column: str, errors: list[str]) -> int | None:
     if text in _UNKNOWN:
         return None
@@ -360,18 +206,16 @@ def iter_gias_rows(stream: BinaryIO) -> Iterator[GiasRow | GiasRejection]:
 
     The header is read and checked now: a file that is empty, not CSV, or lacks a required column
     raises ``GiasFormatError`` before anything is yielded. Each later record becomes a ``GiasRow``
-    or a ``GiasRejection`` (wrong field count, missing or non-integer URN, bad date or number,
+    or a ``GiasRejection`` (wrong field count, missing or malformed URN, bad date or number,
     empty required value, or a URN already seen earlier in the file). Blank rows are skipped.
     """
     what = "the GIAS establishment extract (edubasealldata*.csv)"
-    reader = csv.reader(iter_decoded_lines(stream, what=what, error=GiasFormatError))
-    header, header_end = _read_header(reader, GiasFormatError, what)
-    columns = _column_indexes(header)
-    return _records(reader, header_end, len(header), columns)
+    header, records = open_csv(stream, what=what, error=GiasFormatError)
+    return _rows(records, len(header), _column_indexes(header))
 
 
-def _records(
-    reader: Any, header_end: int, width: int, columns: dict[str, int | None]
+def _rows(
+    records: Iterator[CsvRecord], width: int, columns: dict[str, int | None]
 ) -> Iterator[GiasRow | GiasRejection]:
     # A missing optional column reads the "" appended to every row at index `width`, so one
     # itemgetter-style tuple of indexes serves every file version without per-row branching.
@@ -383,20 +227,11 @@ def _records(
     opt = tuple(map(index, OPTIONAL_COLUMNS))
     urn_i = idx[0]
     seen: dict[int, int] = {}  # URN -> line of its first occurrence
-    end = header_end
-    while True:
-        line = end + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            end = reader.line_num
-            yield GiasRejection(line, None, f"the row could not be read as CSV ({exc})")
+    for record in records:
+        line, row = record.line, record.fields
+        if record.error is not None:
+            yield GiasRejection(line, None, record.error)
             continue
-        end = reader.line_num
-        if not any(f.strip() for f in row):
-            continue  # a blank line, or a row of empty cells left behind by a spreadsheet
         if len(row) != width:
             urn_text = row[urn_i].strip()[:20] if urn_i < len(row) else ""
             yield GiasRejection(
@@ -411,14 +246,9 @@ def _records(
         low_s, high_s, pupils_s, fsm_s, postcode, open_s, close_s, town, group = (
             row[i].strip() for i in opt
         )
-        errors: list[str] = []
-        urn = 0
-        if urn_s in _UNKNOWN:
-            errors.append("URN is missing")
-        elif not (urn_s.isascii() and urn_s.isdigit()) or int(urn_s) == 0:
-            errors.append(f"URN {_show(urn_s)} is not a positive whole number")
-        else:
-            urn = int(urn_s)
+        urn, urn_error = parse_urn("" if urn_s in _UNKNOWN else urn_s)
+        errors: list[str] = [urn_error] if urn_error else []
+        if not urn_error:
             # The first record with a valid URN claims it, even if that record is rejected for
             # another reason: there is no telling which of two copies is right.
             first = seen.setdefault(urn, line)

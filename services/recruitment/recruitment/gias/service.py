@@ -13,6 +13,7 @@ one executemany statement per batch. Unchanged schools write nothing at all.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
@@ -27,13 +28,17 @@ from recruitment.emails import (
     EmailRejection,
     parse_email_register,
 )
-from recruitment.errors import InvalidUpload
+from recruitment.errors import ImportNotFound, InvalidUpload
 from recruitment.gias.parser import GiasFormatError, GiasRejection, GiasRow, iter_gias_rows
 from recruitment.models import AuditEvent, GiasImport, School, SchoolEmail
+from recruitment.schemas import ImportPublic
 from recruitment.schools import service as school_service
 from rlc_shared.audit import actor_fields, jsonable, utcnow
 from rlc_shared.auth import Principal
+from rlc_shared.db import on_rollback
 from rlc_shared.errors import Conflict
+from rlc_shared.pagination import Page, PageParams, paginate
+from rlc_shared.storage import ObjectStorage
 
 ESTABLISHMENTS, EMAILS = "establishments", "emails"
 
@@ -357,3 +362,77 @@ def import_emails(
     except EmailRegisterFormatError as exc:
         raise InvalidUpload(str(exc)) from None
     return _finish(session, record=record, report=report, actor=actor)
+
+
+# --- uploads -------------------------------------------------------------------------------------
+
+CHUNK = 1024 * 1024
+_IMPORTERS = {ESTABLISHMENTS: import_establishments, EMAILS: import_emails}
+_HEADER_CHECKS = {ESTABLISHMENTS: iter_gias_rows, EMAILS: parse_email_register}
+
+
+def _digest(stream: BinaryIO) -> tuple[str, int]:
+    stream.seek(0)
+    digest, size = hashlib.sha256(), 0
+    while chunk := stream.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    stream.seek(0)
+    return digest.hexdigest(), size
+
+
+def import_upload(
+    session: Session,
+    *,
+    kind: str,
+    stream: BinaryIO,
+    file_name: str | None,
+    storage: ObjectStorage,
+    actor: Principal,
+    batch_size: int,
+    keep_rejections: int,
+) -> GiasImport:
+    """Import an uploaded extract or email register, keeping the file under its SHA-256.
+
+    The header is checked before anything is kept. A copy stored by this upload is deleted again
+    if the import or its commit fails; a copy an earlier import stored is kept whatever happens.
+    """
+    sha256, size = _digest(stream)
+    if size == 0:
+        raise InvalidUpload("The file is empty; upload the CSV file itself.")
+    try:
+        _HEADER_CHECKS[kind](stream)  # reads the header only
+    except (GiasFormatError, EmailRegisterFormatError) as exc:
+        raise InvalidUpload(str(exc)) from None
+    key = f"gias/{kind}/{sha256}.csv"
+    existed = storage.exists(key)
+    stream.seek(0)
+    stored = storage.put(key, stream, content_type="text/csv")
+    if not existed:
+        on_rollback(session, lambda: storage.delete(key))
+    stream.seek(0)
+    return _IMPORTERS[kind](
+        session,
+        stream=stream,
+        file_name=(file_name or "upload.csv")[:255],
+        sha256=sha256,
+        size_bytes=size,
+        storage_key=stored.key,
+        actor=actor,
+        batch_size=batch_size,
+        keep_rejections=keep_rejections,
+    )
+
+
+def list_imports(session: Session, *, page: PageParams) -> Page[ImportPublic]:
+    rows, count, cursor = paginate(session, orm_select(GiasImport), key=GiasImport.id, params=page)
+    return Page(
+        data=[ImportPublic.model_validate(r) for r in rows], count=count, next_cursor=cursor
+    )
+
+
+def get_import(session: Session, *, import_id: int) -> GiasImport:
+    found = session.get(GiasImport, import_id)
+    if found is None:
+        raise ImportNotFound(f"There is no GIAS import {import_id}.")
+    return found

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import BinaryIO
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from recruitment.auditing import audit, state
-from recruitment.documents import store_document
+from recruitment.documents import require_document, store_document
 from recruitment.errors import (
     InvalidUpload,
     LocalAuthorityAlreadyRegistered,
@@ -16,11 +16,20 @@ from recruitment.errors import (
     RegistrationAfterDeadline,
 )
 from recruitment.models import LocalAuthority, VirtualSchool
-from recruitment.schemas import LocalAuthorityCreate, LocalAuthorityUpdate, VirtualSchoolIn
+from recruitment.schemas import (
+    LocalAuthorityCreate,
+    LocalAuthorityPublic,
+    LocalAuthorityUpdate,
+    VirtualSchoolIn,
+    VirtualSchoolPublic,
+)
 from rlc_shared.audit import utcnow
-from rlc_shared.auth import Principal, Role
+from rlc_shared.auth import Principal
+from rlc_shared.content import media_type
 from rlc_shared.emails import InvalidEmail, normalise_email
-from rlc_shared.errors import Unprocessable
+from rlc_shared.errors import Forbidden, Unprocessable
+from rlc_shared.pagination import Page, PageParams, paginate
+from rlc_shared.policy import Target, authorize, permits, scope_filter, visibility
 from rlc_shared.storage import ObjectStorage
 
 LA_FIELDS = [
@@ -60,13 +69,19 @@ def register(
     The deadline is checked against the day the registration reaches us (``today``), not the
     date the caller says the EOI was made, which a caller could back-date.
     """
+    authorize(
+        actor,
+        "la.register",
+        Target(la_code=data.la_code),
+        hidden=lambda: Forbidden("A Virtual School registers only its own local authority."),
+    )
     if session.get(LocalAuthority, data.la_code) is not None:
         raise LocalAuthorityAlreadyRegistered(f"Local authority {data.la_code} is registered.")
     eoi_on = data.eoi_on or today
     if eoi_on > today:
         raise Unprocessable("eoi_on: the expression of interest cannot be dated in the future.")
     override = data.late_override_reason
-    if override and not actor.has(Role.trial_manager):
+    if override and not permits(actor, "la.update"):
         raise OverrideNotAllowed("Only a trial manager can accept a late expression of interest.")
     if today > deadline and not override:
         raise RegistrationAfterDeadline(
@@ -136,14 +151,18 @@ def sign_data_sharing_agreement(
     if signed_on > today:
         raise InvalidUpload("signed_on: the agreement cannot be signed in the future.")
     stored = store_document(
-        storage, folder=f"dsa/{la.la_code}", stream=document, content_type=content_type
+        storage,
+        session=session,
+        folder=f"dsa/{la.la_code}",
+        stream=document,
+        content_type=content_type,
     )
     before = state(la, LA_FIELDS)
     la.dsa_signed_on = signed_on
     la.dsa_reference = reference
     la.dsa_document_key = stored.key
     la.dsa_document_sha256 = stored.sha256
-    la.dsa_content_type = (content_type or "").split(";")[0].strip().lower()
+    la.dsa_content_type = media_type(content_type)
     session.add(la)
     audit(
         session,
@@ -184,3 +203,43 @@ def set_virtual_school(
         new=state(vs, VS_FIELDS),
     )
     return vs
+
+
+def dsa_document_key(la: LocalAuthority) -> str:
+    return require_document(
+        la.dsa_document_key, f"Local authority {la.la_code} has no signed agreement on file."
+    )
+
+
+def public_page(session: Session, las: list[LocalAuthority]) -> list[LocalAuthorityPublic]:
+    """LAs with their Virtual School (one query for the whole page)."""
+    codes = [la.la_code for la in las]
+    schools = {
+        vs.la_code: vs
+        for vs in session.exec(
+            select(VirtualSchool).where(col(VirtualSchool.la_code).in_(codes))
+        ).all()
+    }
+    out = []
+    for la in las:
+        item = LocalAuthorityPublic.model_validate(la)
+        vs = schools.get(la.la_code)
+        item.virtual_school = VirtualSchoolPublic.model_validate(vs) if vs else None
+        out.append(item)
+    return out
+
+
+def public(session: Session, la: LocalAuthority) -> LocalAuthorityPublic:
+    return public_page(session, [la])[0]
+
+
+def list_local_authorities(
+    session: Session, *, principal: Principal, page: PageParams
+) -> Page[LocalAuthorityPublic]:
+    """The registered LAs the token may read (a Virtual School: its own)."""
+    stmt = select(LocalAuthority)
+    condition = scope_filter(visibility(principal, "la.read"), la_code=col(LocalAuthority.la_code))
+    if condition is not None:
+        stmt = stmt.where(condition)
+    rows, count, cursor = paginate(session, stmt, key=LocalAuthority.la_code, params=page)
+    return Page(data=public_page(session, rows), count=count, next_cursor=cursor)

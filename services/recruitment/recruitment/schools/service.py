@@ -15,33 +15,34 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, BinaryIO
 
-from sqlalchemy import or_
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session
 
 from recruitment.auditing import audit, state
-from recruitment.documents import store_document
+from recruitment.documents import require_document, store_document
 from recruitment.eligibility import assess_eligibility
 from recruitment.errors import (
+    AllocationStatementInvalid,
     ConsentIncomplete,
     InvalidTransition,
     InvalidUpload,
     LocalAuthorityNotRegistered,
-    NoSchoolWithEmail,
     RandomisationConflict,
 )
-from recruitment.models import AuditEvent, LocalAuthority, School, SchoolEmail
+from recruitment.models import LocalAuthority, School, SchoolEmail, SchoolStatus
+from recruitment.schools.queries import current_email
 from rlc_shared.audit import utcnow
-from rlc_shared.auth import Principal, Role
+from rlc_shared.auth import KeySet, Principal, verify_jws
+from rlc_shared.content import media_type
 from rlc_shared.emails import InvalidEmail, normalise_email
 from rlc_shared.errors import Unprocessable
 from rlc_shared.storage import ObjectStorage
 
-NOMINATED, ELIGIBLE, INELIGIBLE = "nominated", "eligible", "ineligible"
-CONSENTED, RANDOMISED, WITHDRAWN = "consented", "randomised", "withdrawn"
-STATUSES = (NOMINATED, ELIGIBLE, INELIGIBLE, CONSENTED, RANDOMISED, WITHDRAWN)
+S = SchoolStatus
+NOMINATED, ELIGIBLE, INELIGIBLE = S.nominated, S.eligible, S.ineligible
+CONSENTED, RANDOMISED, WITHDRAWN = S.consented, S.randomised, S.withdrawn
 
 #: Where each status can go next (None: a GIAS school not yet nominated).
-TRANSITIONS: dict[str | None, tuple[str, ...]] = {
+TRANSITIONS: dict[str | None, tuple[SchoolStatus, ...]] = {
     None: (NOMINATED,),
     NOMINATED: (ELIGIBLE, INELIGIBLE, WITHDRAWN),
     ELIGIBLE: (ELIGIBLE, INELIGIBLE, CONSENTED, WITHDRAWN),
@@ -67,13 +68,15 @@ LIFECYCLE_FIELDS = [
     "consent_form_sha256",
     "randomisation_run_id",
     "arm",
+    "randomisation_log_index",
+    "randomisation_entry_hash",
     "withdrawn_on",
     "withdrawal_reason",
     "withdrawn_from_status",
 ]
 
 
-def check_transition(school: School, requested: str) -> None:
+def check_transition(school: School, requested: SchoolStatus) -> None:
     allowed = TRANSITIONS[school.status]
     if requested not in allowed:
         raise InvalidTransition(
@@ -185,7 +188,11 @@ def consent(
     if consent_on > today:
         raise InvalidUpload("consent_date: consent cannot be dated in the future.")
     stored = store_document(
-        storage, folder=f"consent/{school.urn}", stream=form, content_type=content_type
+        storage,
+        session=session,
+        folder=f"consent/{school.urn}",
+        stream=form,
+        content_type=content_type,
     )
     before = state(school, LIFECYCLE_FIELDS)
     school.status = CONSENTED
@@ -195,21 +202,68 @@ def consent(
     school.consent_evaluation = True
     school.consent_form_key = stored.key
     school.consent_form_sha256 = stored.sha256
-    school.consent_form_content_type = (content_type or "").split(";")[0].strip().lower()
+    school.consent_form_content_type = media_type(content_type)
     school.consented_at = utcnow()
     session.add(school)
     _audit_change(session, school=school, before=before, action="school.consented", actor=actor)
     return school
 
 
+#: What the randomisation service signs for each allocation it notifies (its log's entry too).
+STATEMENT_TYPE = "rlc.allocation"
+
+
+def verify_allocation_statement(
+    statement: str, *, keys: KeySet, urn: int, run_id: str, arm: str, test: bool
+) -> dict[str, Any]:
+    """The statement's payload, if the randomisation service signed exactly this allocation.
+
+    Only the randomisation service holds the key, and it signs only allocations its log holds, so
+    an arm can never be set by hand (or by another service's token) with no log entry behind it.
+    """
+    try:
+        payload = verify_jws(statement, keys=keys)
+    except ValueError as exc:
+        raise AllocationStatementInvalid(
+            f"The allocation statement was refused: {exc}; only the randomisation service can "
+            "record an arm."
+        ) from None
+    expected = {"typ": STATEMENT_TYPE, "urn": urn, "run_id": run_id, "arm": arm, "test": test}
+    differs = sorted(k for k, v in expected.items() if payload.get(k) != v)
+    if differs:
+        raise AllocationStatementInvalid(
+            f"The signed allocation statement does not match this request ({', '.join(differs)} "
+            "differ); nothing was recorded."
+        )
+    return payload
+
+
+def consent_form_key(school: School) -> str:
+    return require_document(
+        school.consent_form_key, f"School {school.urn} has no signed consent form on file."
+    )
+
+
 def mark_randomised(
-    session: Session, *, school: School, run_id: str, arm: str, test: bool, actor: Principal
+    session: Session,
+    *,
+    school: School,
+    run_id: str,
+    arm: str,
+    test: bool,
+    statement: str,
+    keys: KeySet,
+    actor: Principal,
 ) -> bool:
     """Record the randomisation service's allocation; True if something was recorded.
 
-    Idempotent per run: the same run and arm again records nothing. Test-mode runs record nothing
-    at all (not even an audit event): they must leave the trial exactly as it was.
+    The signed statement is checked first, always. Idempotent per run: the same run and arm again
+    records nothing. Test-mode runs record nothing at all (not even an audit event): they must
+    leave the trial exactly as it was.
     """
+    payload = verify_allocation_statement(
+        statement, keys=keys, urn=school.urn, run_id=run_id, arm=arm, test=test
+    )
     if test:
         return False
     if school.randomisation_run_id == run_id and school.arm == arm:
@@ -231,6 +285,10 @@ def mark_randomised(
     school.randomisation_run_id = run_id
     school.arm = arm
     school.randomised_at = utcnow()
+    index = payload.get("entry_index")
+    school.randomisation_log_index = index if isinstance(index, int) else None
+    entry_hash = payload.get("entry_hash")
+    school.randomisation_entry_hash = entry_hash if isinstance(entry_hash, str) else None
     session.add(school)
     _audit_change(session, school=school, before=before, action="school.randomised", actor=actor)
     return True
@@ -263,34 +321,6 @@ def withdraw(
 
 
 # --- GIAS email ---------------------------------------------------------------------------------
-
-
-def current_email(session: Session, *, urn: int) -> SchoolEmail | None:
-    return session.exec(
-        select(SchoolEmail).where(SchoolEmail.urn == urn, col(SchoolEmail.valid_to).is_(None))
-    ).first()
-
-
-def current_emails(session: Session, *, urns: list[int]) -> dict[int, str]:
-    """The current GIAS email of each of ``urns`` that has one (one query for a whole page)."""
-    if not urns:
-        return {}
-    rows = session.exec(
-        select(SchoolEmail.urn, SchoolEmail.email).where(
-            col(SchoolEmail.urn).in_(urns), col(SchoolEmail.valid_to).is_(None)
-        )
-    ).all()
-    return dict(rows)
-
-
-def email_history(session: Session, *, urn: int) -> list[SchoolEmail]:
-    return list(
-        session.exec(
-            select(SchoolEmail)
-            .where(SchoolEmail.urn == urn)
-            .order_by(col(SchoolEmail.valid_from).desc(), col(SchoolEmail.id).desc())
-        ).all()
-    )
 
 
 def set_email(
@@ -352,96 +382,4 @@ def set_email_by_manager(
         source="trial_manager",
         actor=actor,
         reason=reason,
-    )
-
-
-def find_by_email(session: Session, *, raw_email: str) -> tuple[School, bool]:
-    """The school whose current or earlier GIAS email this is, and whether it is current.
-
-    A current address wins over an earlier one; among several (federated schools share one
-    address), the most recently set, then the lowest URN.
-    """
-    try:
-        key = normalise_email(raw_email).casefold()
-    except InvalidEmail as exc:
-        raise Unprocessable(str(exc), code="invalid-email") from None
-    match = session.exec(
-        select(SchoolEmail)
-        .where(SchoolEmail.email_key == key)
-        .order_by(
-            col(SchoolEmail.valid_to).is_(None).desc(),
-            col(SchoolEmail.valid_from).desc(),
-            col(SchoolEmail.urn),
-        )
-    ).first()
-    if match is None:
-        raise NoSchoolWithEmail("No school has, or has had, that GIAS email address.")
-    school = session.get(School, match.urn)
-    assert school is not None
-    return school, match.valid_to is None
-
-
-# --- queries --------------------------------------------------------------------------------------
-
-
-def scoped_schools(principal: Principal) -> Any:
-    """The schools the caller may see, as a statement to filter further."""
-    stmt = select(School)
-    wide = (Role.trial_manager, Role.evaluator, Role.delivery, Role.auditor, Role.service)
-    if principal.has(*wide):
-        return stmt
-    conditions = []
-    if principal.has(Role.virtual_school) and principal.la_code:
-        conditions.append(col(School.la_code) == principal.la_code)
-    if principal.has(Role.school) and principal.urn is not None:
-        conditions.append(col(School.urn) == principal.urn)
-    if not conditions:
-        return stmt.where(School.urn == -1)  # no scope claim: nothing
-    return stmt.where(or_(*conditions))
-
-
-def filter_schools(
-    stmt: Any,
-    *,
-    la_code: str | None = None,
-    status: str | None = None,
-    in_trial: bool | None = None,
-    eligible: bool | None = None,
-    name: str | None = None,
-    urn: int | None = None,
-    phase: str | None = None,
-) -> Any:
-    if la_code:
-        stmt = stmt.where(School.la_code == la_code)
-    if status:
-        stmt = stmt.where(School.status == status)
-    if in_trial is not None:
-        stmt = stmt.where(
-            col(School.status).is_not(None) if in_trial else col(School.status).is_(None)
-        )
-    if eligible is not None:
-        stmt = stmt.where(School.eligible == eligible)
-    if name:
-        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(func.lower(School.name).like(f"%{escaped.lower()}%", escape="\\"))
-    if urn is not None:
-        stmt = stmt.where(School.urn == urn)
-    if phase:
-        stmt = stmt.where(School.phase == phase)
-    return stmt
-
-
-def randomisable() -> Any:
-    """Consented, eligible, not withdrawn, not yet randomised."""
-    return select(School).where(School.status == CONSENTED, School.eligible == True)  # noqa: E712
-
-
-def history(urn: int) -> Any:
-    """The school's audit events, including its staff's (``<urn>/<id>``) and GIAS changes."""
-    return select(AuditEvent).where(
-        or_(
-            (col(AuditEvent.entity_type) == "school") & (col(AuditEvent.entity_id) == str(urn)),
-            (col(AuditEvent.entity_type) == "staff_member")
-            & col(AuditEvent.entity_id).startswith(f"{urn}/"),
-        )
     )

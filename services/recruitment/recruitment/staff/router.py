@@ -2,76 +2,67 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
-from sqlmodel import col, select
 
 from recruitment.deps import (
-    READERS,
     CurrentPrincipal,
     SessionDep,
     SettingsDep,
     Today,
-    ValidSchool,
-    ValidStaffMember,
+    school_for,
+    staff_member_for,
 )
-from recruitment.models import StaffMember
+from recruitment.models import School, StaffMember
 from recruitment.schemas import (
     StaffConsentIn,
     StaffMemberCreate,
     StaffMemberPublic,
     StaffWithdrawalIn,
 )
+from recruitment.schools.queries import staff_of, staff_public
 from recruitment.staff import service
-from rlc_shared.auth import Role, require_roles
 
 router = APIRouter(prefix="/schools/{urn}/staff", tags=["staff"])
 
-EDITORS = (Role.trial_manager, Role.virtual_school, Role.school)
+Editable = Annotated[StaffMember, staff_member_for("staff.edit")]
 
 
-def _public(member: StaffMember) -> StaffMemberPublic:
-    return StaffMemberPublic.model_validate(member).model_copy(
-        update={"has_email": bool(member.email)}
+@router.get("", response_model=list[StaffMemberPublic])
+def list_staff(
+    session: SessionDep, school: Annotated[School, school_for("school.read")]
+) -> list[StaffMemberPublic]:
+    """The school's staff in the trial."""
+    return [staff_public(m) for m in staff_of(session, urn=school.urn)]
+
+
+@router.post("", status_code=201, response_model=StaffMemberPublic)
+def add_staff_member(
+    body: StaffMemberCreate,
+    session: SessionDep,
+    school: Annotated[School, school_for("staff.edit")],
+    principal: CurrentPrincipal,
+) -> StaffMemberPublic:
+    """Add a member of staff (designated teacher, subject lead, Year 5/6 teacher, head)."""
+    return staff_public(
+        service.add_staff_member(session, school=school, data=body, actor=principal)
     )
 
 
-@router.get("", response_model=list[StaffMemberPublic], dependencies=[require_roles(*READERS)])
-def list_staff(session: SessionDep, school: ValidSchool) -> list[StaffMemberPublic]:
-    """The school's staff in the trial."""
-    rows = session.exec(
-        select(StaffMember).where(StaffMember.urn == school.urn).order_by(col(StaffMember.id))
-    ).all()
-    return [_public(m) for m in rows]
-
-
-@router.post(
-    "",
-    status_code=201,
-    response_model=StaffMemberPublic,
-    dependencies=[require_roles(*EDITORS)],
-)
-def add_staff_member(
-    body: StaffMemberCreate, session: SessionDep, school: ValidSchool, principal: CurrentPrincipal
+@router.get("/{staff_id}", response_model=StaffMemberPublic)
+def get_staff_member(
+    member: Annotated[StaffMember, staff_member_for("school.read")],
 ) -> StaffMemberPublic:
-    """Add a member of staff (designated teacher, subject lead, Year 5/6 teacher, head)."""
-    return _public(service.add_staff_member(session, school=school, data=body, actor=principal))
-
-
-@router.get("/{staff_id}", response_model=StaffMemberPublic, dependencies=[require_roles(*READERS)])
-def get_staff_member(member: ValidStaffMember) -> StaffMemberPublic:
     """One member of staff."""
-    return _public(member)
+    return staff_public(member)
 
 
-@router.post(
-    "/{staff_id}/consent",
-    response_model=StaffMemberPublic,
-    dependencies=[require_roles(*EDITORS)],
-)
+@router.post("/{staff_id}/consent", response_model=StaffMemberPublic)
 def record_staff_consent(
     body: StaffConsentIn,
     session: SessionDep,
-    member: ValidStaffMember,
+    member: Editable,
     principal: CurrentPrincipal,
     today: Today,
 ) -> StaffMemberPublic:
@@ -79,18 +70,14 @@ def record_staff_consent(
     member = service.record_consent(
         session, member=member, consented_on=body.consented_on, actor=principal, today=today
     )
-    return _public(member)
+    return staff_public(member)
 
 
-@router.post(
-    "/{staff_id}/withdrawal",
-    response_model=StaffMemberPublic,
-    dependencies=[require_roles(*EDITORS)],
-)
+@router.post("/{staff_id}/withdrawal", response_model=StaffMemberPublic)
 def withdraw_staff_member(
     body: StaffWithdrawalIn,
     session: SessionDep,
-    member: ValidStaffMember,
+    member: Editable,
     principal: CurrentPrincipal,
     settings: SettingsDep,
     today: Today,
@@ -105,4 +92,4 @@ def withdraw_staff_member(
         today=today,
         cutoff=settings.teacher_withdrawal_cutoff,
     )
-    return _public(member)
+    return staff_public(member)

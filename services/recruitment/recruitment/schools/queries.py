@@ -1,0 +1,217 @@
+"""Reading schools: search within the token's scope, records, history, emails, and the shapes
+the API returns (one query per kind of related row for a whole page, never one per school)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, func, select
+
+from recruitment.errors import NoSchoolWithEmail
+from recruitment.models import AuditEvent, School, SchoolEmail, SchoolStatus, StaffMember
+from recruitment.schemas import (
+    HistoryEvent,
+    RandomisableSchool,
+    SchoolByEmail,
+    SchoolEmailPublic,
+    SchoolPublic,
+    SchoolRecord,
+    StaffMemberPublic,
+)
+from rlc_shared.auth import Principal
+from rlc_shared.emails import InvalidEmail, normalise_email
+from rlc_shared.errors import Unprocessable
+from rlc_shared.pagination import Page, PageParams, paginate
+from rlc_shared.policy import scope_filter, visibility
+
+
+def current_email(session: Session, *, urn: int) -> SchoolEmail | None:
+    return session.exec(
+        select(SchoolEmail).where(SchoolEmail.urn == urn, col(SchoolEmail.valid_to).is_(None))
+    ).first()
+
+
+def current_emails(session: Session, *, urns: list[int]) -> dict[int, str]:
+    """The current GIAS email of each of ``urns`` that has one (one query for a whole page)."""
+    if not urns:
+        return {}
+    rows = session.exec(
+        select(SchoolEmail.urn, SchoolEmail.email).where(
+            col(SchoolEmail.urn).in_(urns), col(SchoolEmail.valid_to).is_(None)
+        )
+    ).all()
+    return dict(rows)
+
+
+def email_history(session: Session, *, urn: int) -> list[SchoolEmail]:
+    return list(
+        session.exec(
+            select(SchoolEmail)
+            .where(SchoolEmail.urn == urn)
+            .order_by(col(SchoolEmail.valid_from).desc(), col(SchoolEmail.id).desc())
+        ).all()
+    )
+
+
+def find_by_email(session: Session, *, raw_email: str, principal: Principal) -> tuple[School, bool]:
+    """The school whose current or earlier GIAS email this is, and whether it is current.
+
+    A current address wins over an earlier one; among several (federated schools share one
+    address), the most recently set, then the lowest URN. Only schools the token may read are
+    considered: for anyone else an address of another school is answered exactly as one that no
+    school ever had, so 404 cannot tell a school whose address it is.
+    """
+    try:
+        key = normalise_email(raw_email).casefold()
+    except InvalidEmail as exc:
+        raise Unprocessable(str(exc), code="invalid-email") from None
+    stmt = select(SchoolEmail).join(School, col(School.urn) == SchoolEmail.urn)
+    condition = scope_filter(
+        visibility(principal, "school.read"), la_code=col(School.la_code), urn=col(School.urn)
+    )
+    if condition is not None:
+        stmt = stmt.where(condition)
+    match = session.exec(
+        stmt.where(SchoolEmail.email_key == key).order_by(
+            col(SchoolEmail.valid_to).is_(None).desc(),
+            col(SchoolEmail.valid_from).desc(),
+            col(SchoolEmail.urn),
+        )
+    ).first()
+    if match is None:
+        raise NoSchoolWithEmail("No school has, or has had, that GIAS email address.")
+    school = session.get(School, match.urn)
+    assert school is not None
+    return school, match.valid_to is None
+
+
+def public_page(session: Session, schools: list[School]) -> list[SchoolPublic]:
+    emails = current_emails(session, urns=[s.urn for s in schools])
+    return [
+        SchoolPublic.model_validate(s).model_copy(update={"gias_email": emails.get(s.urn)})
+        for s in schools
+    ]
+
+
+def public(session: Session, school: School) -> SchoolPublic:
+    return public_page(session, [school])[0]
+
+
+def staff_public(member: StaffMember) -> StaffMemberPublic:
+    return StaffMemberPublic.model_validate(member).model_copy(
+        update={"has_email": bool(member.email)}
+    )
+
+
+def staff_of(session: Session, *, urn: int) -> list[StaffMember]:
+    return list(
+        session.exec(
+            select(StaffMember).where(StaffMember.urn == urn).order_by(col(StaffMember.id))
+        ).all()
+    )
+
+
+def record(session: Session, school: School) -> SchoolRecord:
+    """A school's full record: GIAS attributes, trial progress, emails and staff."""
+    out = SchoolRecord.model_validate(public(session, school).model_dump())
+    out.email_history = [
+        SchoolEmailPublic.model_validate(e) for e in email_history(session, urn=school.urn)
+    ]
+    out.staff = [staff_public(m) for m in staff_of(session, urn=school.urn)]
+    return out
+
+
+def by_email(session: Session, *, raw_email: str, principal: Principal) -> SchoolByEmail:
+    school, is_current = find_by_email(session, raw_email=raw_email, principal=principal)
+    return SchoolByEmail(
+        **public(session, school).model_dump(),
+        email_match="current" if is_current else "historical",
+    )
+
+
+def scoped_schools(principal: Principal) -> Any:
+    """The schools the token may read, as a statement to filter further."""
+    condition = scope_filter(
+        visibility(principal, "school.read"), la_code=col(School.la_code), urn=col(School.urn)
+    )
+    stmt = select(School)
+    return stmt if condition is None else stmt.where(condition)
+
+
+def filter_schools(
+    stmt: Any,
+    *,
+    la_code: str | None = None,
+    status: str | None = None,
+    in_trial: bool | None = None,
+    eligible: bool | None = None,
+    name: str | None = None,
+    urn: int | None = None,
+    phase: str | None = None,
+) -> Any:
+    if la_code:
+        stmt = stmt.where(School.la_code == la_code)
+    if status:
+        stmt = stmt.where(School.status == status)
+    if in_trial is not None:
+        stmt = stmt.where(
+            col(School.status).is_not(None) if in_trial else col(School.status).is_(None)
+        )
+    if eligible is not None:
+        stmt = stmt.where(School.eligible == eligible)
+    if name:
+        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(func.lower(School.name).like(f"%{escaped.lower()}%", escape="\\"))
+    if urn is not None:
+        stmt = stmt.where(School.urn == urn)
+    if phase:
+        stmt = stmt.where(School.phase == phase)
+    return stmt
+
+
+def randomisable() -> Any:
+    """Consented, eligible, not withdrawn, not yet randomised."""
+    return select(School).where(
+        School.status == SchoolStatus.consented,
+        School.eligible == True,  # noqa: E712
+    )
+
+
+def history(urn: int) -> Any:
+    """The school's audit events, including its staff's (``<urn>/<id>``) and GIAS changes."""
+    return select(AuditEvent).where(
+        or_(
+            (col(AuditEvent.entity_type) == "school") & (col(AuditEvent.entity_id) == str(urn)),
+            (col(AuditEvent.entity_type) == "staff_member")
+            & col(AuditEvent.entity_id).startswith(f"{urn}/"),
+        )
+    )
+
+
+def list_schools(
+    session: Session, *, principal: Principal, page: PageParams, **filters: Any
+) -> Page[SchoolPublic]:
+    """Search the schools the token may see, ordered by URN."""
+    stmt = filter_schools(scoped_schools(principal), **filters)
+    rows, count, cursor = paginate(session, stmt, key=School.urn, params=page)
+    return Page(data=public_page(session, rows), count=count, next_cursor=cursor)
+
+
+def list_randomisable(
+    session: Session, *, page: PageParams, la_code: str | None
+) -> Page[RandomisableSchool]:
+    stmt = randomisable()
+    if la_code:
+        stmt = stmt.where(School.la_code == la_code)
+    rows, count, cursor = paginate(session, stmt, key=School.urn, params=page)
+    return Page(
+        data=[RandomisableSchool.model_validate(s) for s in rows], count=count, next_cursor=cursor
+    )
+
+
+def history_page(session: Session, *, urn: int, page: PageParams) -> Page[HistoryEvent]:
+    rows, count, cursor = paginate(session, history(urn), key=AuditEvent.id, params=page)
+    return Page(
+        data=[HistoryEvent.model_validate(e) for e in rows], count=count, next_cursor=cursor
+    )

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import MetaData
 
 from rlc_shared.db import make_engine
-from rlc_testkit import Keys, LiveService, free_port, start_service, wipe
+from rlc_testkit import AllocationSigner, Keys, LiveService, free_port, start_service, wipe
 
 RECRUITMENT_ENV = {
     # The live process runs on today's date; the trial's 2021 deadlines are moved out of the way.
@@ -48,12 +48,15 @@ class Stack:
         self.keys, self.tmp = keys, tmp
         self.recruitment_db = recruitment_db
         self.port = free_port()
+        # Recruitment checks allocation statements against randomisation's published keys.
+        self.randomisation_port = free_port()
         self.recruitment = self._start_recruitment()
         self.randomisation = start_service(
             "randomisation",
             database_url=randomisation_db,
             keys=keys,
             tmp=tmp,
+            port=self.randomisation_port,
             extra_env={
                 "RANDOMISATION_RECRUITMENT_URL": self.recruitment.url,
                 "RANDOMISATION_SIGNING_KEY_FILE": str(tmp / "randomisation-signing.pem"),
@@ -72,7 +75,12 @@ class Stack:
             keys=self.keys,
             tmp=self.tmp,
             port=self.port,
-            extra_env=RECRUITMENT_ENV,
+            extra_env=RECRUITMENT_ENV
+            | {
+                "RECRUITMENT_RANDOMISATION_JWKS_URL": (
+                    f"http://127.0.0.1:{self.randomisation_port}/.well-known/jwks.json"
+                )
+            },
         )
 
     def restart_recruitment(self) -> None:
@@ -107,11 +115,11 @@ def stack(migrated_database, keys, tmp_path_factory) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def recruitment_api(stack: Stack, keys: Keys) -> Iterator[Any]:
+def recruitment_api(stack: Stack, keys: Keys, allocation_signer: AllocationSigner) -> Iterator[Any]:
     from rlc_testkit.recruitment import Api
 
     with httpx.Client(base_url=stack.recruitment.url, timeout=30) as client:
-        yield Api(client, keys)  # type: ignore[arg-type]
+        yield Api(client, keys, allocation_signer)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -44,6 +44,11 @@ def launcher_environment() -> dict[str, str]:
         url = f"http://{host}:{env[spec.env_prefix + 'PORT']}"
         for other in services.SERVICES:
             env.setdefault(f"{other.env_prefix}{spec.name.upper()}_URL", url)
+    # Recruitment records an arm only from a statement signed with randomisation's keys.
+    env.setdefault(
+        "RECRUITMENT_RANDOMISATION_JWKS_URL",
+        env["RECRUITMENT_RANDOMISATION_URL"] + "/.well-known/jwks.json",
+    )
     return env
 
 

@@ -24,10 +24,13 @@ class RecruitmentClient(ServiceClient):
             if not cursor:
                 return schools
 
-    def mark_randomised(self, urn: int, *, run_id: str, arm: str, test: bool) -> None:
-        """Tell recruitment the school is randomised (idempotent for the same run)."""
+    def mark_randomised(
+        self, urn: int, *, run_id: str, arm: str, test: bool, statement: str
+    ) -> None:
+        """Tell recruitment the school is randomised, with the signed allocation statement
+        (idempotent for the same run)."""
         self.request(
             "POST",
             f"/schools/{urn}/randomised",
-            json={"run_id": run_id, "arm": arm, "test": test},
+            json={"run_id": run_id, "arm": arm, "test": test, "statement": statement},
         )

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from randomisation.clients import RecruitmentClient
 from randomisation.config import Settings
 from randomisation.models import Run, Scheme
 from randomisation.runs import service as runs_service
-from randomisation.signing import Signer, register_key
-from rlc_shared.auth import Role, require_roles
-from rlc_shared.db import SessionDep
+from randomisation.signing import Signer
+from rlc_shared.db import SessionDep, TransactionsDep
+from rlc_shared.errors import ServiceUnavailable
 
-__all__ = ["SessionDep"]
+__all__ = ["SessionDep", "TransactionsDep"]
+
+#: Run and scheme ids are uuid4 hex strings.
+IdPath = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 def get_settings(request: Request) -> Settings:
@@ -32,21 +34,20 @@ def get_recruitment(request: Request) -> RecruitmentClient:
 
 
 def get_signer(request: Request) -> Signer:
-    """The checkpoint signer, its public key registered (and logged) before first use."""
-    app = request.app
-    if not getattr(app.state, "key_registered", False):
-        with Session(app.state.engine) as session:
-            register_key(session, signer=app.state.signer)
-            session.commit()
-        app.state.key_registered = True
-    return app.state.signer
+    """The signer, once its key is registered in the log (at start-up); 503 until then."""
+    if not request.app.state.key_registration.done.is_set():
+        raise ServiceUnavailable(
+            "The signing key is not registered in the log yet (is the database migrated?); "
+            "try again shortly."
+        )
+    return request.app.state.signer
 
 
-def valid_scheme(session: SessionDep, scheme_id: str) -> Scheme:
+def valid_scheme(session: SessionDep, scheme_id: IdPath) -> Scheme:
     return runs_service.get_scheme(session, scheme_id=scheme_id)
 
 
-def valid_run(session: SessionDep, run_id: str) -> Run:
+def valid_run(session: SessionDep, run_id: IdPath) -> Run:
     return runs_service.get_run(session, run_id=run_id)
 
 
@@ -56,7 +57,3 @@ RecruitmentDep = Annotated[RecruitmentClient, Depends(get_recruitment)]
 SignerDep = Annotated[Signer, Depends(get_signer)]
 ValidScheme = Annotated[Scheme, Depends(valid_scheme)]
 ValidRun = Annotated[Run, Depends(valid_run)]
-
-TRIAL_MANAGER = require_roles(Role.trial_manager)
-RUN_READERS = require_roles(Role.trial_manager, Role.auditor, Role.evaluator)
-LOG_READERS = require_roles(Role.trial_manager, Role.auditor)

@@ -5,19 +5,18 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
 
 from randomisation.allocations.router import router as allocations_router
 from randomisation.clients import RecruitmentClient
 from randomisation.config import Settings
 from randomisation.db import serialise_sqlite_transactions
+from randomisation.keys.service import KeyRegistration
 from randomisation.log.router import public_router as log_public_router
 from randomisation.log.router import router as log_router
 from randomisation.models import AuditEvent
 from randomisation.notifications.worker import OutboxWorker
 from randomisation.runs.router import router as runs_router
-from randomisation.signing import load_signer, register_key
+from randomisation.signing import load_signer
 from rlc_shared.app import create_service_app
 from rlc_shared.audit_api import audit_router
 from rlc_shared.http import TokenProvider
@@ -30,15 +29,12 @@ def on_startup(app: FastAPI, stack: AsyncExitStack) -> None:
     settings: Settings = app.state.settings
     serialise_sqlite_transactions(app.state.engine)
     app.state.signer = load_signer(settings)
-    app.state.key_registered = False
-    try:
-        with Session(app.state.engine) as session:
-            register_key(session, signer=app.state.signer)
-            session.commit()
-        app.state.key_registered = True
-    except SQLAlchemyError:
-        # A database not migrated yet: /readyz says so; the key is registered on first use.
-        log.warning("could not register the checkpoint signing key yet", exc_info=True)
+    # The one place the signing key is registered in the log: at start-up (retried until the
+    # database is migrated; readiness reports it meanwhile).
+    registration = KeyRegistration(app.state.engine, app.state.signer)
+    registration.start()
+    stack.callback(registration.stop)
+    app.state.key_registration = registration
     client = RecruitmentClient(
         settings.recruitment_url,
         tokens=TokenProvider.from_settings(settings),
@@ -51,12 +47,20 @@ def on_startup(app: FastAPI, stack: AsyncExitStack) -> None:
         worker = OutboxWorker(
             engine=app.state.engine,
             client=client,
+            signer=app.state.signer,
+            ready=registration.done,
             interval=settings.outbox_interval_seconds,
             max_backoff=settings.outbox_max_backoff_seconds,
             batch_size=settings.outbox_batch_size,
         )
         worker.start()
         stack.callback(worker.stop)
+
+
+def key_registered(app: FastAPI) -> str | None:
+    if app.state.key_registration.done.is_set():
+        return None
+    return "The signing key is not registered in the log yet."
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -68,4 +72,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[runs_router, allocations_router, log_router, audit_router(AuditEvent)],
         public_routers=[log_public_router],
         on_startup=on_startup,
+        readiness_checks=[key_registered],
     )

@@ -37,9 +37,19 @@ def test_virtual_school_sees_only_its_la(client, keys, executed):
     mine = executed["by_la"]["E09000001"][0]
     theirs = executed["by_la"]["E09000002"][0]
     assert client.get(f"/allocations/{mine}", headers=headers).status_code == 200
-    assert client.get(f"/allocations/{theirs}", headers=headers).status_code == 403
+    # Finding 5: another LA's allocated school is answered exactly as an unallocated one.
+    other = client.get(f"/allocations/{theirs}", headers=headers)
+    never = client.get("/allocations/999999", headers=headers)
+    assert other.status_code == never.status_code == 404
+    assert other.json()["type"] == never.json()["type"]
+    assert other.json()["detail"].replace(str(theirs), "X") == never.json()["detail"].replace(
+        "999999", "X"
+    )
     asked = client.get("/allocations", params={"la_code": "E09000002"}, headers=headers).json()
     assert asked["count"] == 0
+    # A combined token reads everything through its wide role.
+    both = keys.headers(["auditor", "virtual_school"], la_code="E09000001")
+    assert client.get(f"/allocations/{theirs}", headers=both).status_code == 200
 
 
 def test_school_sees_only_itself(client, keys, executed):
@@ -47,9 +57,15 @@ def test_school_sees_only_itself(client, keys, executed):
     headers = keys.headers("school", urn=mine)
     own = client.get(f"/allocations/{mine}", headers=headers)
     assert own.status_code == 200 and own.json()["urn"] == mine
-    assert client.get(f"/allocations/{other}", headers=headers).status_code == 403
-    # Unknown URNs are refused the same way: no probing for other schools.
-    assert client.get("/allocations/999999999", headers=headers).status_code == 403
+    # Another school's allocation looks exactly like none at all: no probing for other schools.
+    theirs = client.get(f"/allocations/{other}", headers=headers)
+    unknown = client.get("/allocations/999999", headers=headers)
+    assert theirs.status_code == unknown.status_code == 404
+    assert theirs.json()["type"] == unknown.json()["type"]
+    # Not a URN at all (finding 3): a clear 422, never a database error.
+    for bad in ("999999999", "2147483648", str(2**64), "12"):
+        resp = client.get(f"/allocations/{bad}", headers=headers)
+        assert resp.status_code == 422 and "urn" in resp.json()["detail"], resp.text
     listed = client.get("/allocations", headers=headers).json()
     assert [a["urn"] for a in listed["data"]] == [mine]
 
@@ -121,7 +137,7 @@ def test_mark_in_error_flags_logs_and_audits_but_never_changes_the_arm(
     )
     assert again.status_code == 409
     missing = client.post(
-        "/allocations/999999999/in-error", json={"reason": "x"}, headers=keys.headers()
+        "/allocations/999999/in-error", json={"reason": "x"}, headers=keys.headers()
     )
     assert missing.status_code == 404
     assert client.get("/log/verify", headers=keys.headers("auditor")).json()["ok"] is True

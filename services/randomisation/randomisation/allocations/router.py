@@ -7,13 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from randomisation.allocations import service
-from randomisation.deps import TRIAL_MANAGER, SessionDep
+from randomisation.deps import SessionDep
 from randomisation.schemas import AllocationPublic, ReasonRequest
-from rlc_shared.auth import CurrentPrincipal, require_roles
-from rlc_shared.pagination import Page, PageDep, paginate
+from rlc_shared.auth import CurrentPrincipal
+from rlc_shared.pagination import Page, PageDep
+from rlc_shared.policy import requires
+from rlc_shared.types import UrnPath
 
 router = APIRouter(tags=["allocations"])
-READERS = require_roles(*service.READERS)
+READERS = requires("allocation.read")
 TestQuery = Annotated[bool, Query(description="test-mode allocations (trial managers only)")]
 SchemeQuery = Annotated[
     str | None,
@@ -40,16 +42,20 @@ def list_allocations(
     With ``test=true``, the test-mode allocations of every test scheme (a school may appear once
     per test scheme), or of ``scheme_id`` only.
     """
-    stmt = service.list_statement(
-        principal, test=test, run_id=run_id, la_code=la_code, scheme_id=scheme_id
+    return service.list_allocations(
+        session,
+        principal=principal,
+        page=page,
+        test=test,
+        run_id=run_id,
+        la_code=la_code,
+        scheme_id=scheme_id,
     )
-    rows, count, cursor = paginate(session, stmt, key=service.order_key(), params=page)
-    return Page(data=rows, count=count, next_cursor=cursor)
 
 
 @router.get("/allocations/{urn}", response_model=AllocationPublic, dependencies=[READERS])
 def get_allocation(
-    urn: int,
+    urn: UrnPath,
     session: SessionDep,
     principal: CurrentPrincipal,
     test: TestQuery = False,
@@ -66,10 +72,12 @@ def get_allocation(
 
 
 @router.post(
-    "/allocations/{urn}/in-error", response_model=AllocationPublic, dependencies=[TRIAL_MANAGER]
+    "/allocations/{urn}/in-error",
+    response_model=AllocationPublic,
+    dependencies=[requires("allocation.mark_in_error")],
 )
 def mark_in_error(
-    urn: int,
+    urn: UrnPath,
     body: ReasonRequest,
     session: SessionDep,
     principal: CurrentPrincipal,

@@ -12,28 +12,25 @@ from randomisation.log import service as log_service
 from randomisation.models import Allocation, AuditEvent, Run
 from rlc_shared import audit
 from rlc_shared.audit import utcnow
-from rlc_shared.auth import Principal, Role
-from rlc_shared.errors import Forbidden
-
-#: Roles that see every (live) allocation.
-WIDE = (Role.trial_manager, Role.evaluator, Role.delivery, Role.auditor, Role.service)
-READERS = (*WIDE, Role.virtual_school, Role.school)
+from rlc_shared.auth import Principal
+from rlc_shared.pagination import Page, PageParams, paginate
+from rlc_shared.policy import Target, authorize, require_action, scope_filter, visibility
 
 
 def check_test_access(principal: Principal, test: bool) -> None:
-    if test and not principal.has(Role.trial_manager):
-        raise Forbidden("Only trial managers see test-mode allocations.")
+    if test:
+        require_action(principal, "allocation.read_test")
 
 
 def scoped(statement: Any, principal: Principal) -> Any:
-    """Restrict a query on Allocation to what the caller may see."""
-    if principal.has(*WIDE):
-        return statement
-    if principal.has(Role.virtual_school) and principal.la_code:
-        return statement.where(Allocation.la_code == principal.la_code)
-    if principal.has(Role.school) and principal.urn is not None:
-        return statement.where(Allocation.urn == principal.urn)
-    raise Forbidden("Your token's scope does not cover any school.")
+    """Restrict a query on Allocation to what the caller may see (a school: itself; a Virtual
+    School: its LA's; the trial team: everything)."""
+    condition = scope_filter(
+        visibility(principal, "allocation.read"),
+        la_code=col(Allocation.la_code),
+        urn=col(Allocation.urn),
+    )
+    return statement if condition is None else statement.where(condition)
 
 
 #: Every test scheme's namespace starts so (``test:<scheme_id>``).
@@ -59,21 +56,26 @@ def in_namespace(statement: Any, *, test: bool, scheme_id: str | None) -> Any:
     return statement.where(col(Allocation.namespace).startswith(TEST_PREFIX))
 
 
-def list_statement(
-    principal: Principal,
+def list_allocations(
+    session: Session,
     *,
+    principal: Principal,
+    page: PageParams,
     test: bool,
     run_id: str | None,
     la_code: str | None,
     scheme_id: str | None = None,
-) -> Any:
+) -> Page[Allocation]:
     check_test_access(principal, test)
     stmt = in_namespace(select(Allocation), test=test, scheme_id=scheme_id)
     if run_id:
         stmt = stmt.where(Allocation.run_id == run_id)
     if la_code:
         stmt = stmt.where(Allocation.la_code == la_code)
-    return scoped(stmt, principal)
+    rows, count, cursor = paginate(
+        session, scoped(stmt, principal), key=col(Allocation.id), params=page
+    )
+    return Page(data=rows, count=count, next_cursor=cursor)
 
 
 def most_recent_first(statement: Any) -> Any:
@@ -94,22 +96,26 @@ def get_visible(
     ``scheme_id``, or without ``scheme_id`` its most recent test allocation (a school may be
     allocated once in each test scheme).
     """
+    require_action(principal, "allocation.read")
     check_test_access(principal, test)
-    if not principal.has(*WIDE, Role.virtual_school) and principal.urn != urn:
-        # Refused before looking, so a school cannot learn whether another school is allocated.
-        raise Forbidden("A school token sees only its own school's allocation.")
     stmt = in_namespace(
         select(Allocation).where(Allocation.urn == urn), test=test, scheme_id=scheme_id
     )
     allocation = session.exec(most_recent_first(stmt).limit(1)).first()
+
+    def missing() -> AllocationNotFound:
+        return AllocationNotFound(f"School {urn} has no allocation (yet).")
+
     if allocation is None:
-        raise AllocationNotFound(f"School {urn} has no allocation (yet).")
-    if not principal.has(*WIDE):
-        if principal.has(Role.virtual_school) and principal.la_code == allocation.la_code:
-            return allocation
-        if principal.has(Role.school) and principal.urn == urn:
-            return allocation
-        raise Forbidden("This school belongs to another local authority than your token's.")
+        raise missing()
+    # Another LA's or school's allocation is answered exactly as a missing one: 403 versus 404
+    # must not tell whether a school the token cannot see has been allocated.
+    authorize(
+        principal,
+        "allocation.read",
+        Target(la_code=allocation.la_code, urn=allocation.urn),
+        hidden=missing,
+    )
     return allocation
 
 
@@ -189,7 +195,3 @@ def mark_in_error(
         reason=reason,
     )
     return allocation
-
-
-def order_key() -> Any:
-    return col(Allocation.id)

@@ -19,7 +19,9 @@ from randomisation.errors import LogRangeError
 from randomisation.models import Allocation, LogEntry
 from randomisation.signing import Signer
 from rlc_shared.audit import utcnow
+from rlc_shared.db import Transactions
 from rlc_shared.errors import Unprocessable
+from rlc_shared.pagination import Page, PageParams, paginate
 
 # Any fixed 64-bit number: every appending transaction holds this advisory lock (PostgreSQL).
 LOG_LOCK_KEY = 0x524C_435F_4C4F_4721
@@ -89,7 +91,59 @@ def parsed(row: LogEntry) -> dict[str, Any]:
     return json.loads(row.canonical)
 
 
-def tree_size(session: Session) -> int:
+def list_entries(
+    session: Session,
+    *,
+    page: PageParams,
+    entry_type: str | None = None,
+    run_id: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    test: bool | None = None,
+) -> Page[dict[str, Any]]:
+    """Log entries in index order, filtered by type, run, time or test mode."""
+    stmt = select(LogEntry)
+    if entry_type:
+        stmt = stmt.where(LogEntry.entry_type == entry_type)
+    if run_id:
+        stmt = stmt.where(LogEntry.run_id == run_id)
+    if since:
+        stmt = stmt.where(LogEntry.logged_at >= since)
+    if until:
+        stmt = stmt.where(LogEntry.logged_at < until)
+    if test is not None:
+        stmt = stmt.where(LogEntry.test == test)
+    rows, count, cursor = paginate(session, stmt, key=col(LogEntry.entry_index), params=page)
+    return Page(data=[parsed(r) for r in rows], count=count, next_cursor=cursor)
+
+
+def export_size(transactions: Transactions, *, tree_size: int | None) -> int:
+    with transactions() as session:
+        size = tree_size_of(session)
+    return size if tree_size is None else min(size, tree_size)
+
+
+def export_lines(transactions: Transactions, *, size: int) -> Iterator[bytes]:
+    """The first ``size`` entries as JSON Lines, the exact canonical bytes, in index order.
+
+    A short transaction per batch: a long download must not hold one open.
+    """
+    after = -1
+    while True:
+        with transactions() as session:
+            rows = session.exec(
+                select(LogEntry.entry_index, LogEntry.canonical)
+                .where(LogEntry.entry_index > after, LogEntry.entry_index < size)
+                .order_by(col(LogEntry.entry_index))
+                .limit(BATCH)
+            ).all()
+        if not rows:
+            return
+        yield b"".join(canonical.encode("utf-8") + b"\n" for _, canonical in rows)
+        after = rows[-1][0]
+
+
+def tree_size_of(session: Session) -> int:
     last = session.exec(select(func.max(LogEntry.entry_index))).one()
     return 0 if last is None else int(last) + 1
 

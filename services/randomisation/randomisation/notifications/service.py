@@ -4,26 +4,46 @@ The rows are written in the execution's transaction, so an allocation can never 
 notification. Delivery happens outside any transaction (HTTP calls never hold the log lock), and
 each outcome is recorded in its own short transaction: an acknowledgement or a refusal is logged
 once, however many drainers raced to deliver it (recruitment is idempotent per run).
+
+Each notice carries the allocation as a statement signed with the service's key, naming the
+log's run.executed entry that holds it: recruitment records an arm only from such a statement, so
+nobody else (not a trial manager, not another service) can set one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from randomisation import verifier
 from randomisation.clients import RecruitmentClient
 from randomisation.log import service as log_service
-from randomisation.models import AuditEvent, Notification, NotificationStatus
+from randomisation.models import (
+    AuditEvent,
+    LogEntry,
+    Notification,
+    NotificationStatus,
+    Run,
+    RunStatus,
+)
+from randomisation.runs import service as runs_service
+from randomisation.schemas import DrainResult
+from randomisation.signing import Signer
 from rlc_shared import audit
 from rlc_shared.audit import utcnow
+from rlc_shared.db import Transactions
 from rlc_shared.errors import ProblemError
 
 log = logging.getLogger("randomisation.outbox")
 WORKER_ACTOR = "randomisation-outbox"
+
+
+#: The kind of statement recruitment accepts (its ``typ``).
+STATEMENT_TYPE = "rlc.allocation"
 
 
 @dataclass
@@ -34,6 +54,25 @@ class Delivery:
     arm: str
     test: bool
     attempts: int
+    scheme_id: str = ""
+    entry_index: int | None = None
+    entry_hash: str | None = None
+
+    def statement(self, signer: Signer) -> str:
+        """The allocation, signed: what recruitment checks before it records the arm."""
+        return signer.sign(
+            {
+                "typ": STATEMENT_TYPE,
+                "urn": self.urn,
+                "run_id": self.run_id,
+                "arm": self.arm,
+                "test": self.test,
+                "namespace": verifier.allocation_namespace(self.test, self.scheme_id),
+                "entry_index": self.entry_index,
+                "entry_hash": self.entry_hash,
+                "iat": int(time.time()),
+            }
+        )
 
 
 @dataclass
@@ -53,7 +92,27 @@ def due(
     if only_due:
         stmt = stmt.where(Notification.next_attempt_at <= now)
     rows = session.exec(stmt.order_by(col(Notification.id)).limit(limit)).all()
-    return [Delivery(r.id or 0, r.run_id, r.urn, r.arm, r.test, r.attempts) for r in rows]
+    # Where the log holds each run's allocations: one query for the runs of the whole batch.
+    runs = {
+        run_id: (scheme_id, index, entry_hash)
+        for run_id, scheme_id, index, entry_hash in session.exec(
+            select(Run.id, Run.scheme_id, LogEntry.entry_index, LogEntry.entry_hash)
+            .join(LogEntry, col(LogEntry.entry_index) == Run.executed_entry_index)
+            .where(col(Run.id).in_({r.run_id for r in rows}))
+        ).all()
+    }
+    return [
+        Delivery(
+            r.id or 0,
+            r.run_id,
+            r.urn,
+            r.arm,
+            r.test,
+            r.attempts,
+            *runs.get(r.run_id, ("", None, None)),
+        )
+        for r in rows
+    ]
 
 
 def record_outcome(
@@ -119,9 +178,10 @@ def backoff(attempts: int, *, interval: float, cap: float) -> dt.timedelta:
 
 
 def drain(
-    engine: Engine,
+    transactions: Transactions,
     client: RecruitmentClient,
     *,
+    signer: Signer,
     actor: str,
     run_id: str | None = None,
     only_due: bool = True,
@@ -129,17 +189,20 @@ def drain(
     interval: float = 5.0,
     max_backoff: float = 300.0,
 ) -> DrainCounts:
-    """Deliver pending notifications; each outcome commits on its own (this owns its sessions)."""
+    """Deliver pending notifications; each outcome is recorded in its own short transaction."""
     counts = DrainCounts()
-    with Session(engine) as session:
+    with transactions() as session:
         deliveries = due(session, run_id=run_id, only_due=only_due, now=utcnow(), limit=limit)
-        session.commit()
     for delivery in deliveries:
         counts.attempted += 1
         detail: str | None = None
         try:
             client.mark_randomised(
-                delivery.urn, run_id=delivery.run_id, arm=delivery.arm, test=delivery.test
+                delivery.urn,
+                run_id=delivery.run_id,
+                arm=delivery.arm,
+                test=delivery.test,
+                statement=delivery.statement(signer),
             )
             outcome = "acknowledged"
         except ProblemError as exc:
@@ -149,7 +212,7 @@ def drain(
             detail = f"{type(exc).__name__}: {exc}"
             outcome = "failed"
         retry_after = backoff(delivery.attempts, interval=interval, cap=max_backoff)
-        with Session(engine) as session:
+        with transactions() as session:
             settled = record_outcome(
                 session,
                 delivery=delivery,
@@ -158,7 +221,6 @@ def drain(
                 actor=actor,
                 retry_after=retry_after,
             )
-            session.commit()
         if not settled:
             continue
         if outcome == "acknowledged":
@@ -169,3 +231,31 @@ def drain(
             counts.failed += 1
             log.warning("notification of URN %s failed: %s", delivery.urn, detail)
     return counts
+
+
+def notify_run(
+    transactions: Transactions,
+    client: RecruitmentClient,
+    *,
+    signer: Signer,
+    run_id: str,
+    actor: str,
+    interval: float,
+    max_backoff: float,
+) -> DrainResult:
+    """Deliver an executed run's pending notifications now (no transaction across the calls)."""
+    with transactions() as session:
+        run = runs_service.get_run(session, run_id=run_id)
+        runs_service.require_status(run, RunStatus.executed, doing="notified")
+    counts = drain(
+        transactions,
+        client,
+        signer=signer,
+        actor=actor,
+        run_id=run_id,
+        only_due=False,
+        limit=100_000,
+        interval=interval,
+        max_backoff=max_backoff,
+    )
+    return DrainResult(**counts.__dict__)

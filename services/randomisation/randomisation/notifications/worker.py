@@ -9,6 +9,8 @@ from sqlalchemy.engine import Engine
 
 from randomisation.clients import RecruitmentClient
 from randomisation.notifications import service
+from randomisation.signing import Signer
+from rlc_shared.db import Transactions
 
 log = logging.getLogger("randomisation.outbox")
 
@@ -19,12 +21,16 @@ class OutboxWorker:
         *,
         engine: Engine,
         client: RecruitmentClient,
+        signer: Signer,
+        ready: threading.Event,
         interval: float,
         max_backoff: float,
         batch_size: int,
     ) -> None:
-        self._engine = engine
+        self._transactions = Transactions(engine)
         self._client = client
+        self._signer = signer
+        self._ready = ready
         self._interval = interval
         self._max_backoff = max_backoff
         self._batch = batch_size
@@ -41,10 +47,14 @@ class OutboxWorker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             busy = False
+            if not self._ready.is_set():  # the signing key is not registered yet
+                self._stop.wait(self._interval)
+                continue
             try:
                 counts = service.drain(
-                    self._engine,
+                    self._transactions,
                     self._client,
+                    signer=self._signer,
                     actor=service.WORKER_ACTOR,
                     limit=self._batch,
                     interval=self._interval,

@@ -12,6 +12,7 @@ from sqlalchemy import insert
 from sqlmodel import Session, col, func, select
 
 from randomisation import verifier
+from randomisation.clients import RecruitmentClient
 from randomisation.errors import (
     AlreadyAllocated,
     MissingStratumAttribute,
@@ -32,11 +33,13 @@ from randomisation.models import (
     RunStatus,
     Scheme,
 )
-from randomisation.schemas import NotificationCounts, RunPublic, SchemeCreate
+from randomisation.schemas import NotificationCounts, RunPublic, SchemeCreate, SchemePublic
 from rlc_shared import audit
 from rlc_shared.audit import utcnow
 from rlc_shared.auth import Principal
+from rlc_shared.db import Transactions
 from rlc_shared.errors import UpstreamError
+from rlc_shared.pagination import Page, PageParams, paginate
 
 RUN_FIELDS = ["status", "school_count", "list_sha256", "abandon_reason"]
 
@@ -99,8 +102,13 @@ def get_scheme(session: Session, *, scheme_id: str) -> Scheme:
     return scheme
 
 
-def list_schemes(session: Session) -> list[Scheme]:
-    return list(session.exec(select(Scheme).order_by(col(Scheme.created_at))).all())
+def list_schemes(session: Session, *, page: PageParams) -> Page[SchemePublic]:
+    rows, count, cursor = paginate(session, select(Scheme), key=col(Scheme.id), params=page)
+    return Page(
+        data=[SchemePublic.model_validate(r, from_attributes=True) for r in rows],
+        count=count,
+        next_cursor=cursor,
+    )
 
 
 # --- runs -------------------------------------------------------------------------------------
@@ -145,16 +153,30 @@ def get_run(session: Session, *, run_id: str, lock: bool = False) -> Run:
     return run
 
 
+def runs_public(session: Session, *, runs: Sequence[Run]) -> list[RunPublic]:
+    """Runs with their notification counts, grouped once for the whole page."""
+    counts: dict[str, NotificationCounts] = {r.id: NotificationCounts() for r in runs}
+    if runs:
+        rows = session.exec(
+            select(Notification.run_id, Notification.status, func.count())
+            .where(col(Notification.run_id).in_(list(counts)))
+            .group_by(col(Notification.run_id), col(Notification.status))
+        ).all()
+        for run_id, status, count in rows:
+            setattr(counts[run_id], status, count)
+    return [RunPublic(**r.model_dump(), notifications=counts[r.id]) for r in runs]
+
+
 def run_public(session: Session, *, run: Run) -> RunPublic:
-    counts = NotificationCounts()
-    rows = session.exec(
-        select(Notification.status, func.count())
-        .where(Notification.run_id == run.id)
-        .group_by(Notification.status)
-    ).all()
-    for status, count in rows:
-        setattr(counts, status, count)
-    return RunPublic(**run.model_dump(), notifications=counts)
+    return runs_public(session, runs=[run])[0]
+
+
+def list_runs(session: Session, *, page: PageParams, scheme_id: str | None) -> Page[RunPublic]:
+    stmt = select(Run)
+    if scheme_id:
+        stmt = stmt.where(Run.scheme_id == scheme_id)
+    rows, count, cursor = paginate(session, stmt, key=col(Run.id), params=page)
+    return Page(data=runs_public(session, runs=rows), count=count, next_cursor=cursor)
 
 
 def require_status(run: Run, *allowed: RunStatus, doing: str) -> None:
@@ -220,6 +242,28 @@ def pending_urns(session: Session, *, urns: Sequence[int], run: Run) -> set[int]
             stmt = stmt.where(Run.scheme_id == run.scheme_id)
         found.update(session.exec(stmt).all())
     return found
+
+
+def freeze_from_recruitment(
+    transactions: Transactions,
+    *,
+    recruitment: RecruitmentClient,
+    run_id: str,
+    actor: Principal,
+    page_size: int,
+) -> RunPublic:
+    """Fetch recruitment's randomisable schools and freeze the run on them.
+
+    No transaction is open while recruitment is asked (on SQLite that would hold the write lock
+    for the whole HTTP call): the run's state is checked in one short transaction, the list is
+    fetched, and the freeze re-checks everything under the log lock in another.
+    """
+    with transactions() as session:
+        require_status(get_run(session, run_id=run_id), RunStatus.draft, doing="frozen")
+    items = recruitment.randomisable_schools(page_size=page_size)
+    with transactions() as session:
+        run = freeze_run(session, run_id=run_id, items=items, actor=actor)
+        return run_public(session, run=run)
 
 
 def freeze_run(

@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # One image per service, built from the repository root (infra/README.md):
 #   docker build --build-arg SERVICE=surveys -t rlc/surveys .
-# It holds requirements-runtime.lock, the shared library and that one service: no dev or build
-# tools, no CLI, no test kit, no other service. tests/test_deployment_config.py checks this file.
+# It holds requirements-runtime.lock, the shared library, the typed clients of the services' APIs
+# and that one service: no dev or build tools, no CLI, no test kit, no other service. tests/test_deployment_config.py checks this file.
 ARG SERVICE
 
 # The build backend (hatchling) and its dependencies, pinned and hashed in the dev lock. They build
@@ -23,6 +23,7 @@ RUN --mount=type=bind,source=requirements-runtime.lock,target=/tmp/requirements-
     && groupadd --system --gid 10001 rlc \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin rlc
 COPY shared ./shared
+COPY clients ./clients
 
 # One stage per service: its settings' prefix and its port (a Dockerfile cannot upper-case a build
 # argument, so the table spells them out). The last stage builds on the one SERVICE names.
@@ -60,7 +61,7 @@ ARG SERVICE
 COPY services/${SERVICE} ./services/${SERVICE}
 RUN --mount=type=bind,from=build-tools,source=/opt/build-tools,target=/opt/build-tools \
     PYTHONPATH=/opt/build-tools pip install --no-deps --no-build-isolation \
-        -e ./shared -e ./services/${SERVICE} \
-    && python -m compileall -q ./shared ./services/${SERVICE}
+        -e ./shared -e ./clients -e ./services/${SERVICE} \
+    && python -m compileall -q ./shared ./clients ./services/${SERVICE}
 USER 10001:10001
 WORKDIR /app/services/${SERVICE}

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SERVICE_NAMES := recruitment randomisation surveys workshops analytics
-MEMBERS := shared $(addprefix services/,$(SERVICE_NAMES)) cli testkit
+MEMBERS := shared clients $(addprefix services/,$(SERVICE_NAMES)) cli testkit
 
 .PHONY: run install test test-postgres test-sqlite lint lock bench clean
 
@@ -33,7 +33,7 @@ test-sqlite: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared/rlc_shared cli/rlc_cli testkit/rlc_testkit $(foreach s,$(SERVICE_NAMES),services/$(s)/$(s))
+	$(BIN)/mypy shared/rlc_shared clients/rlc_clients cli/rlc_cli testkit/rlc_testkit $(foreach s,$(SERVICE_NAMES),services/$(s)/$(s))
 
 # requirements.lock: everything (dev tools included) for development and CI;
 # requirements-runtime.lock: what the service images need, no test or lint tools.

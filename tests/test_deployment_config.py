@@ -476,7 +476,9 @@ def test_the_image_installs_the_runtime_lock_shared_and_only_its_service(
     assert option(lock_args, "-r") == lock_mount["target"], where
 
     editable = {code_args[i + 1] for i, a in enumerate(code_args) if a == "-e"}
-    assert editable == {"./shared", f"./services/{spec.name}"}, f"{where}: installs {editable}"
+    assert editable == {"./shared", "./clients", f"./services/{spec.name}"}, (
+        f"{where}: installs {editable}"
+    )
     assert {"--no-deps", "--no-build-isolation"} <= set(code_args), f"{where}: {code_args}"
     (tools,) = code_run.mounts
     assert tools.get("from") == "build-tools" and tools["source"] == build_tools_target(), where
@@ -484,7 +486,9 @@ def test_the_image_installs_the_runtime_lock_shared_and_only_its_service(
         f"{where}: the build backend comes from the build-tools mount only"
     )
     copied = sorted(source for _, sources, _ in image.copies for source in sources)
-    assert copied == sorted(["shared", f"services/{spec.name}"]), f"{where}: COPY {copied}"
+    assert copied == sorted(["shared", "clients", f"services/{spec.name}"]), (
+        f"{where}: COPY {copied}"
+    )
     for flags, sources, destination in image.copies:
         assert not flags and sources == [destination.removeprefix("./")], (
             f"{where}: COPY {sources} {destination} keeps the repository's layout, from the context"
@@ -594,9 +598,11 @@ def lock_pins(path: Path) -> tuple[Pin, ...]:
 
 
 def workspace_pyprojects(*, images_only: bool = False) -> list[Path]:
-    """``shared`` and the services (what the images hold), or every workspace member."""
+    """``shared``, ``clients`` and the services (what the images hold), or every workspace member."""
     if images_only:
-        return [ROOT / "shared" / "pyproject.toml"] + sorted(ROOT.glob("services/*/pyproject.toml"))
+        return [ROOT / "shared" / "pyproject.toml", ROOT / "clients" / "pyproject.toml"] + sorted(
+            ROOT.glob("services/*/pyproject.toml")
+        )
     members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]
     return sorted(p for m in members["members"] for p in ROOT.glob(f"{m}/pyproject.toml"))
 
@@ -751,12 +757,15 @@ def repository_files() -> list[str]:
 
 
 def test_the_build_context_is_what_the_images_need() -> None:
-    needed_trees = ["shared/rlc_shared/"] + [
+    needed_trees = ["shared/rlc_shared/", "clients/rlc_clients/"] + [
         f"services/{s.name}/{d}/" for s in SERVICES for d in (s.package, "migrations")
     ]
-    needed_files = {RUNTIME_LOCK.name, DEV_LOCK.name, "shared/pyproject.toml"} | {
-        f"services/{s.name}/{f}" for s in SERVICES for f in ("pyproject.toml", "alembic.ini")
-    }
+    needed_files = {
+        RUNTIME_LOCK.name,
+        DEV_LOCK.name,
+        "shared/pyproject.toml",
+        "clients/pyproject.toml",
+    } | {f"services/{s.name}/{f}" for s in SERVICES for f in ("pyproject.toml", "alembic.ini")}
     files = repository_files()
     needed = {f for f in files if f in needed_files or f.startswith(tuple(needed_trees))}
     sent = {f for f in files if in_build_context(f)}

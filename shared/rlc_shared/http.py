@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -129,6 +130,29 @@ class ServiceClient:
 
     def get_json(self, path: str, **kw: Any) -> Any:
         return self.request("GET", path, **kw).json()
+
+    def iter_pages(
+        self, path: str, *, params: dict[str, Any] | None = None, page_size: int = 500
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a paginated list (``data`` / ``next_cursor``), following the cursor."""
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        query["limit"] = page_size
+        while True:
+            page = self.get_json(path, params=query)
+            yield from page.get("data") or []
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+            query["cursor"] = cursor
+
+    def get_or_none(self, path: str, **kw: Any) -> Any:
+        """The JSON of ``path``, or None when the other service answers 404."""
+        try:
+            return self.get_json(path, **kw)
+        except UpstreamError as exc:
+            if exc.extensions.get("upstream_status") == 404:
+                return None
+            raise
 
 
 def _as_problem(service: str, resp: httpx.Response) -> ProblemError:

@@ -114,6 +114,8 @@ POLICY: dict[str, Action] = _actions(
     ("school.withdraw", "withdraw a school from the trial", True, _SCHOOL_EDITORS),
     ("school.set_email", "set a school's GIAS email", True, {R.trial_manager: ALL}),
     ("staff.edit", "add staff, record their consent or withdrawal", True, _SCHOOL_EDITORS),
+    ("staff.lookup", "find staff records by email address", False,
+     {R.trial_manager: ALL, R.service: ALL}),
     # --- randomisation
     ("randomisation.read", "read schemes and runs", False,
      {R.trial_manager: ALL, R.evaluator: ALL, R.auditor: ALL}),

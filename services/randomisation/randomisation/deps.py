@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from sqlalchemy.engine import Engine
 
-from randomisation.clients import RecruitmentClient
 from randomisation.config import Settings
 from randomisation.models import Run, Scheme
 from randomisation.runs import service as runs_service
 from randomisation.signing import Signer
+from rlc_clients.recruitment import RecruitmentClient
 from rlc_shared.db import SessionDep, TransactionsDep
 from rlc_shared.errors import ServiceUnavailable
 

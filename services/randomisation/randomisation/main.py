@@ -7,16 +7,16 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from randomisation.allocations.router import router as allocations_router
-from randomisation.clients import RecruitmentClient
 from randomisation.config import Settings
 from randomisation.db import serialise_sqlite_transactions
 from randomisation.keys.service import KeyRegistration
 from randomisation.log.router import public_router as log_public_router
 from randomisation.log.router import router as log_router
 from randomisation.models import AuditEvent
-from randomisation.notifications.worker import OutboxWorker
+from randomisation.notifications.worker import outbox_worker
 from randomisation.runs.router import router as runs_router
 from randomisation.signing import load_signer
+from rlc_clients.recruitment import RecruitmentClient
 from rlc_shared.app import create_service_app
 from rlc_shared.audit_api import audit_router
 from rlc_shared.http import TokenProvider
@@ -44,7 +44,7 @@ def on_startup(app: FastAPI, stack: AsyncExitStack) -> None:
     stack.callback(client.close)
     app.state.recruitment = client
     if settings.outbox_worker_enabled:
-        worker = OutboxWorker(
+        worker = outbox_worker(
             engine=app.state.engine,
             client=client,
             signer=app.state.signer,

@@ -12,6 +12,7 @@ from recruitment.gias.router import router as gias_router
 from recruitment.local_authorities.router import router as local_authorities_router
 from recruitment.models import AuditEvent
 from recruitment.schools.router import router as schools_router
+from recruitment.staff.router import lookup_router as staff_lookup_router
 from recruitment.staff.router import router as staff_router
 from rlc_shared.app import create_service_app
 from rlc_shared.audit_api import audit_router
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gias_router,
             schools_router,
             staff_router,
+            staff_lookup_router,
             funnel_router,
             audit_router(AuditEvent),
         ],

@@ -214,6 +214,42 @@ class EmailLookup(StrictModel):
     email: Annotated[str, StringConstraints(min_length=1, max_length=320)]
 
 
+Email = Annotated[str, StringConstraints(min_length=1, max_length=320)]
+
+
+class EmailsLookup(StrictModel):
+    emails: list[Email] = Field(min_length=1, max_length=500)
+
+
+class EmailMatch(BaseModel):
+    email: str
+    urn: int | None
+    match: Literal["current", "historical"] | None
+    la_code: str | None = None
+
+
+class EmailMatches(BaseModel):
+    data: list[EmailMatch]
+
+
+class StaffMatch(BaseModel):
+    id: int
+    urn: int
+    role: str
+    data_collection_consent: bool
+    withdrawn_on: dt.date | None
+    withdrawal_covers: list[str] | None
+
+
+class StaffEmailMatch(BaseModel):
+    email: str
+    staff: list[StaffMatch]
+
+
+class StaffEmailMatches(BaseModel):
+    data: list[StaffEmailMatch]
+
+
 class HistoryEvent(ReadModel):
     id: int
     at: dt.datetime

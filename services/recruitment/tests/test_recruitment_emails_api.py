@@ -146,3 +146,55 @@ def test_malformed_register_writes_nothing(api: Api, schools: None, body: str, n
     assert_problem(_import(api, body), 422, needle)
     imports = api.ok(api.client.get("/gias/imports", headers=api.tm()))["data"]
     assert [i["kind"] for i in imports] == ["establishments"]
+
+
+def test_bulk_lookup_current_historical_unknown_in_order(api: Api, schools: None) -> None:
+    api.ok(_import(api, "URN,email\n100001,old@a.sch.uk\n100002,office@b.sch.uk\n"))
+    api.ok(_import(api, "URN,email\n100001,new@a.sch.uk\n", name="second.csv"))
+    emails = ["  NEW@A.SCH.UK ", "old@a.sch.uk", "nobody@x.sch.uk", "not an email", "office@b.sch.uk"]
+    data = api.ok(
+        api.client.post("/schools/by-emails", headers=api.service(), json={"emails": emails})
+    )["data"]
+    assert [d["email"] for d in data] == emails  # echoes only what was sent, in order
+    assert [(d["urn"], d["match"]) for d in data] == [
+        (100001, "current"),
+        (100001, "historical"),
+        (None, None),
+        (None, None),
+        (100002, "current"),
+    ]
+    assert data[0]["la_code"] == LA
+
+
+def test_bulk_lookup_is_scoped_and_bounded(api: Api, schools: None) -> None:
+    api.ok(_import(api, "URN,email\n100001,office@a.sch.uk\n100003,office@c.sch.uk\n"))
+    body = {"emails": ["office@a.sch.uk", "office@c.sch.uk"]}
+    mine = api.ok(api.client.post("/schools/by-emails", headers=api.vs(LA), json=body))["data"]
+    assert [d["urn"] for d in mine] == [100001, None]  # another LA's school is not found
+    assert_problem(
+        api.client.post("/schools/by-emails", headers=api.tm(), json={"emails": ["a@b.uk"] * 501}),
+        422,
+        "emails",
+    )
+
+
+def test_staff_by_emails_for_services(api: Api) -> None:
+    api.school_at("consented", 100001)
+    teacher = api.add_staff(100001, email="Jo.Teacher@school.sch.uk")
+    api.ok(
+        api.client.post(
+            f"/schools/100001/staff/{teacher['id']}/withdrawal",
+            headers=api.tm(),
+            json={"covers": ["questionnaires"]},
+        )
+    )
+    body = {"emails": ["jo.teacher@SCHOOL.sch.uk", "someone@else.sch.uk"]}
+    data = api.ok(api.client.post("/staff/by-emails", headers=api.service(), json=body))["data"]
+    assert [d["email"] for d in data] == body["emails"]
+    (match,) = data[0]["staff"]
+    assert match["id"] == teacher["id"] and match["urn"] == 100001
+    assert match["withdrawal_covers"] == ["questionnaires"] and match["withdrawn_on"]
+    assert "email" not in match
+    assert data[1]["staff"] == []
+    for headers in (api.vs(LA), api.school(100001), api.role("evaluator"), api.role("auditor")):
+        assert_problem(api.client.post("/staff/by-emails", headers=headers, json=body), 403)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from randomisation import verifier
-from randomisation.clients import RecruitmentClient
 from randomisation.log import service as log_service
 from randomisation.models import (
     AuditEvent,
@@ -33,6 +32,7 @@ from randomisation.models import (
 from randomisation.runs import service as runs_service
 from randomisation.schemas import DrainResult
 from randomisation.signing import Signer
+from rlc_clients.recruitment import RecruitmentClient
 from rlc_shared import audit
 from rlc_shared.audit import utcnow
 from rlc_shared.db import Transactions

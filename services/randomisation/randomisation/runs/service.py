@@ -12,7 +12,6 @@ from sqlalchemy import insert
 from sqlmodel import Session, col, func, select
 
 from randomisation import verifier
-from randomisation.clients import RecruitmentClient
 from randomisation.errors import (
     AlreadyAllocated,
     MissingStratumAttribute,
@@ -34,6 +33,7 @@ from randomisation.models import (
     Scheme,
 )
 from randomisation.schemas import NotificationCounts, RunPublic, SchemeCreate, SchemePublic
+from rlc_clients.recruitment import RecruitmentClient
 from rlc_shared import audit
 from rlc_shared.audit import utcnow
 from rlc_shared.auth import Principal

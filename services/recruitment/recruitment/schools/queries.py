@@ -11,6 +11,7 @@ from sqlmodel import Session, col, func, select
 from recruitment.errors import NoSchoolWithEmail
 from recruitment.models import AuditEvent, School, SchoolEmail, SchoolStatus, StaffMember
 from recruitment.schemas import (
+    EmailMatch,
     HistoryEvent,
     RandomisableSchool,
     SchoolByEmail,
@@ -84,6 +85,53 @@ def find_by_email(session: Session, *, raw_email: str, principal: Principal) -> 
     school = session.get(School, match.urn)
     assert school is not None
     return school, match.valid_to is None
+
+
+def _email_key(raw: str) -> str | None:
+    try:
+        return normalise_email(raw).casefold()
+    except InvalidEmail:
+        return None
+
+
+def lookup_emails(session: Session, *, emails: list[str], principal: Principal) -> list[EmailMatch]:
+    """For each address, in order, the school whose current or earlier GIAS email it is (among
+    the schools the token may read), by the same rule as :func:`find_by_email`; one query."""
+    keys = [_email_key(e) for e in emails]
+    wanted = sorted({k for k in keys if k})
+    stmt = (
+        select(SchoolEmail, School.la_code)
+        .join(School, col(School.urn) == SchoolEmail.urn)
+        .where(col(SchoolEmail.email_key).in_(wanted))
+    )
+    condition = scope_filter(
+        visibility(principal, "school.read"), la_code=col(School.la_code), urn=col(School.urn)
+    )
+    if condition is not None:
+        stmt = stmt.where(condition)
+    best: dict[str, tuple[Any, SchoolEmail, str]] = {}
+    for email, la_code in session.exec(stmt).all() if wanted else []:
+        # Current first, then the most recently set, then the lowest URN (find_by_email's order).
+        rank = (email.valid_to is not None, -email.valid_from.timestamp(), email.urn)
+        held = best.get(email.email_key)
+        if held is None or rank < held[0]:
+            best[email.email_key] = (rank, email, la_code)
+    out = []
+    for raw, key in zip(emails, keys, strict=True):
+        hit = best.get(key) if key else None
+        if hit is None:
+            out.append(EmailMatch(email=raw, urn=None, match=None))
+        else:
+            _, email, la_code = hit
+            out.append(
+                EmailMatch(
+                    email=raw,
+                    urn=email.urn,
+                    match="current" if email.valid_to is None else "historical",
+                    la_code=la_code,
+                )
+            )
+    return out
 
 
 def public_page(session: Session, schools: list[School]) -> list[SchoolPublic]:

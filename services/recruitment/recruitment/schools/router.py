@@ -22,6 +22,8 @@ from recruitment.schemas import (
     EligibilityIn,
     EmailIn,
     EmailLookup,
+    EmailMatches,
+    EmailsLookup,
     HistoryEvent,
     RandomisableSchool,
     RandomisedIn,
@@ -97,6 +99,16 @@ def find_school_by_email_post(
 ) -> SchoolByEmail:
     """As GET /schools/by-email, with the address in the body rather than the URL."""
     return queries.by_email(session, raw_email=body.email, principal=principal)
+
+
+@router.post("/by-emails", response_model=EmailMatches, dependencies=[requires("school.read")])
+def find_schools_by_emails(
+    body: EmailsLookup, session: SessionDep, principal: CurrentPrincipal
+) -> EmailMatches:
+    """For up to 500 addresses at once, the school whose current or earlier GIAS email each is."""
+    return EmailMatches(
+        data=queries.lookup_emails(session, emails=body.emails, principal=principal)
+    )
 
 
 @router.get("/{urn}", response_model=SchoolRecord)

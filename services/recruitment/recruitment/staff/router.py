@@ -16,13 +16,16 @@ from recruitment.deps import (
 )
 from recruitment.models import School, StaffMember
 from recruitment.schemas import (
+    EmailsLookup,
     StaffConsentIn,
+    StaffEmailMatches,
     StaffMemberCreate,
     StaffMemberPublic,
     StaffWithdrawalIn,
 )
 from recruitment.schools.queries import staff_of, staff_public
 from recruitment.staff import service
+from rlc_shared.policy import requires
 
 router = APIRouter(prefix="/schools/{urn}/staff", tags=["staff"])
 
@@ -93,3 +96,15 @@ def withdraw_staff_member(
         cutoff=settings.teacher_withdrawal_cutoff,
     )
     return staff_public(member)
+
+
+lookup_router = APIRouter(prefix="/staff", tags=["staff"])
+
+
+@lookup_router.post(
+    "/by-emails", response_model=StaffEmailMatches, dependencies=[requires("staff.lookup")]
+)
+def find_staff_by_emails(body: EmailsLookup, session: SessionDep) -> StaffEmailMatches:
+    """For up to 500 addresses at once, the staff records holding each (for the services that
+    link survey responses and attendance to teachers; addresses are never listed)."""
+    return StaffEmailMatches(data=service.staff_by_emails(session, emails=body.emails))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlmodel import Session
+from sqlmodel import Session, col, func, select
 
 from recruitment.auditing import audit, staff_entity_id, state
 from recruitment.errors import AlreadyWithdrawn, SchoolNotInTrial, WithdrawalAfterCutoff
 from recruitment.models import School, StaffMember
-from recruitment.schemas import StaffMemberCreate
+from recruitment.schemas import StaffEmailMatch, StaffMatch, StaffMemberCreate
 from recruitment.schools.service import WITHDRAWN
 from rlc_shared.auth import Principal
 from rlc_shared.emails import InvalidEmail, normalise_email
@@ -135,3 +135,30 @@ def withdraw(
         session, member, action="staff_member.withdrawn", before=before, actor=actor, reason=reason
     )
     return member
+
+
+def staff_by_emails(session: Session, *, emails: list[str]) -> list[StaffEmailMatch]:
+    """For each address, in order, the staff records that hold it (compared case-insensitively,
+    after normalisation); one query. Addresses are never returned that the caller did not send."""
+    keys: list[str | None] = []
+    for raw in emails:
+        try:
+            keys.append(normalise_email(raw).casefold())
+        except InvalidEmail:
+            keys.append(None)
+    wanted = sorted({k for k in keys if k})
+    by_key: dict[str, list[StaffMatch]] = {}
+    if wanted:
+        rows = session.exec(
+            select(StaffMember)
+            .where(func.lower(StaffMember.email).in_(wanted))
+            .order_by(col(StaffMember.id))
+        ).all()
+        for member in rows:
+            by_key.setdefault((member.email or "").casefold(), []).append(
+                StaffMatch.model_validate(member, from_attributes=True)
+            )
+    return [
+        StaffEmailMatch(email=raw, staff=by_key.get(key, []) if key else [])
+        for raw, key in zip(emails, keys, strict=True)
+    ]

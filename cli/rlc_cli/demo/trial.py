@@ -1,4 +1,4 @@
-"""The demo trial, loaded through the services' public APIs as its users would (``rlc up --demo``).
+"""The demo trial's recruitment and randomisation, through the two services' public APIs.
 
 Two local authorities register (late, so a trial manager accepts them with a reason: the demo runs
 after the 2021 deadline), sign their data sharing agreements and name their Virtual Schools; a small
@@ -13,9 +13,7 @@ import csv
 import io
 from typing import Any
 
-import httpx
-
-from rlc_cli.devkeys import dev_token
+from rlc_cli.demo.context import DemoContext
 
 PDF = b"%PDF-1.4\n% demo document\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
 HEADER = [
@@ -138,21 +136,17 @@ def gias_extract(schools: list[dict[str, Any]]) -> bytes:
     return out.getvalue().encode("latin-1")  # GIAS extracts are latin-1
 
 
-def _ok(resp: httpx.Response) -> Any:
-    if resp.is_error:
-        raise RuntimeError(
-            f"{resp.request.method} {resp.request.url.path}: {resp.status_code} {resp.text}"
-        )
-    return resp.json()
+_ok = DemoContext.ok
 
 
-def load_demo(urls: dict[str, str], *, echo: Any = print) -> None:
-    tm = {"Authorization": f"Bearer {dev_token(role='trial_manager', sub='demo-trial-manager')}"}
-    rec = httpx.Client(base_url=urls["recruitment"], timeout=60)
-    rnd = httpx.Client(base_url=urls["randomisation"], timeout=60)
+def load(ctx: DemoContext) -> bool:
+    """Recruit and randomise the demo schools; False if the trial was loaded before."""
+    tm = ctx.headers("trial_manager", sub="demo-trial-manager")
+    rec, rnd = ctx.client("recruitment"), ctx.client("randomisation")
+    echo = ctx.echo
     if rec.get("/local-authorities/865", headers=tm).status_code == 200:
         echo("demo trial already loaded")
-        return
+        return False
     schools = demo_schools()
     imported = _ok(
         rec.post(
@@ -172,9 +166,7 @@ def load_demo(urls: dict[str, str], *, echo: Any = print) -> None:
         )
     )
     for la_code, (la_name, _, names) in LAS.items():
-        vs = {
-            "Authorization": f"Bearer {dev_token(role='virtual_school', la_code=la_code, sub=f'demo-vs-{la_code}')}"
-        }
+        vs = ctx.headers("virtual_school", la_code=la_code, sub=f"demo-vs-{la_code}")
         _ok(
             rec.post(
                 "/local-authorities",
@@ -254,3 +246,4 @@ def load_demo(urls: dict[str, str], *, echo: Any = print) -> None:
         f"demo trial loaded: {imported['inserted']} GIAS schools, {len(LAS)} local authorities, "
         f"{len(allocations)} schools randomised ({arms['intervention']} intervention, {arms['control']} control)"
     )
+    return True

@@ -151,7 +151,13 @@ def test_malformed_register_writes_nothing(api: Api, schools: None, body: str, n
 def test_bulk_lookup_current_historical_unknown_in_order(api: Api, schools: None) -> None:
     api.ok(_import(api, "URN,email\n100001,old@a.sch.uk\n100002,office@b.sch.uk\n"))
     api.ok(_import(api, "URN,email\n100001,new@a.sch.uk\n", name="second.csv"))
-    emails = ["  NEW@A.SCH.UK ", "old@a.sch.uk", "nobody@x.sch.uk", "not an email", "office@b.sch.uk"]
+    emails = [
+        "  NEW@A.SCH.UK ",
+        "old@a.sch.uk",
+        "nobody@x.sch.uk",
+        "not an email",
+        "office@b.sch.uk",
+    ]
     data = api.ok(
         api.client.post("/schools/by-emails", headers=api.service(), json={"emails": emails})
     )["data"]

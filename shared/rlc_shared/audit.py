@@ -15,9 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, select
 
 from rlc_shared.logging import request_id
+from rlc_shared.pagination import Page, PageParams, paginate
 
 
 def utcnow() -> dt.datetime:
@@ -117,3 +118,24 @@ def record(
     )
     session.add(event)
     return event
+
+
+def list_events(
+    session: Session,
+    model: type[AuditEventFields],
+    *,
+    page: PageParams,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    action: str | None = None,
+) -> Page[dict[str, Any]]:
+    """A page of the service's audit trail, oldest first, filtered by entity or action."""
+    stmt = select(model)
+    if entity_type:
+        stmt = stmt.where(model.entity_type == entity_type)
+    if entity_id:
+        stmt = stmt.where(model.entity_id == entity_id)
+    if action:
+        stmt = stmt.where(model.action == action)
+    rows, count, cursor = paginate(session, stmt, key=model.id, params=page)
+    return Page(data=[r.model_dump(mode="json") for r in rows], count=count, next_cursor=cursor)

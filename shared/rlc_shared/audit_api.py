@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlmodel import select
 
-from rlc_shared.audit import AuditEventFields
+from rlc_shared.audit import AuditEventFields, list_events
 from rlc_shared.db import SessionDep
-from rlc_shared.pagination import Page, PageDep, paginate
+from rlc_shared.pagination import Page, PageDep
 from rlc_shared.policy import requires
 
 
@@ -29,14 +28,8 @@ def audit_router(model: type[AuditEventFields]) -> APIRouter:
         action: Annotated[str | None, Query(max_length=100)] = None,
     ) -> Page[dict[str, Any]]:
         """The service's audit trail, oldest first."""
-        stmt = select(model)
-        if entity_type:
-            stmt = stmt.where(model.entity_type == entity_type)
-        if entity_id:
-            stmt = stmt.where(model.entity_id == entity_id)
-        if action:
-            stmt = stmt.where(model.action == action)
-        rows, count, cursor = paginate(session, stmt, key=model.id, params=page)
-        return Page(data=[r.model_dump(mode="json") for r in rows], count=count, next_cursor=cursor)
+        return list_events(
+            session, model, page=page, entity_type=entity_type, entity_id=entity_id, action=action
+        )
 
     return router

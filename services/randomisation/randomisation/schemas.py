@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from randomisation import verifier
 from rlc_shared.limits import StrictModel
+from rlc_shared.types import Bool
 
 ARMS = [verifier.ARM_CONTROL, verifier.ARM_INTERVENTION]
 
@@ -19,7 +20,7 @@ class SchemeCreate(StrictModel):
     ratio: str = "1:1"
     strata_attributes: list[str] = Field(default_factory=lambda: ["la_code"], max_length=5)
     algorithm: Literal["stratified-balanced-v1"] = "stratified-balanced-v1"
-    test: bool = False
+    test: Bool = False
 
     @field_validator("arms")
     @classmethod

@@ -1,4 +1,5 @@
-"""Every endpoint: 401 without a token, 403 for roles not allowed, through for those allowed."""
+"""Every endpoint: 401 without a token, 403 for roles not allowed (and nothing written), the
+exact expected answer for those allowed."""
 
 from __future__ import annotations
 
@@ -11,52 +12,57 @@ TM = {"trial_manager"}
 RUN_READERS = {"trial_manager", "auditor", "evaluator"}
 LOG_READERS = {"trial_manager", "auditor"}
 
+#: (method, path, roles allowed, what an allowed role gets on an empty log)
 ENDPOINTS = [
-    ("POST", "/schemes", TM),
-    ("GET", "/schemes", RUN_READERS),
-    ("GET", "/schemes/nope", RUN_READERS),
-    ("POST", "/schemes/nope/runs", TM),
-    ("GET", "/runs", RUN_READERS),
-    ("GET", "/runs/nope", RUN_READERS),
-    ("POST", "/runs/nope/freeze", TM),
-    ("POST", "/runs/nope/execute", TM),
-    ("POST", "/runs/nope/abandon", TM),
-    ("POST", "/runs/nope/notify", TM),
-    ("GET", "/allocations", ALL),
-    ("GET", "/allocations/1", ALL),
-    ("POST", "/allocations/1/in-error", TM),
-    ("GET", "/log", LOG_READERS),
-    ("GET", "/log/export", LOG_READERS),
-    ("GET", "/log/checkpoint", LOG_READERS),
-    ("GET", "/log/proofs/inclusion?index=0", LOG_READERS),
-    ("GET", "/log/proofs/consistency?first=0", LOG_READERS),
-    ("GET", "/log/verify", LOG_READERS),
-    ("GET", "/audit-events", LOG_READERS),
+    ("POST", "/schemes", TM, 422),
+    ("GET", "/schemes", RUN_READERS, 200),
+    ("GET", "/schemes/nope", RUN_READERS, 404),
+    ("POST", "/schemes/nope/runs", TM, 404),
+    ("GET", "/runs", RUN_READERS, 200),
+    ("GET", "/runs/nope", RUN_READERS, 404),
+    ("POST", "/runs/nope/freeze", TM, 404),
+    ("POST", "/runs/nope/execute", TM, 404),
+    ("POST", "/runs/nope/abandon", TM, 404),
+    ("POST", "/runs/nope/notify", TM, 404),
+    ("GET", "/allocations", ALL, 200),
+    ("GET", "/allocations/100001", ALL, 404),
+    ("POST", "/allocations/100001/in-error", TM, 422),
+    ("GET", "/log", LOG_READERS, 200),
+    ("GET", "/log/export", LOG_READERS, 200),
+    ("GET", "/log/checkpoint", LOG_READERS, 200),
+    ("GET", "/log/proofs/inclusion?index=0", LOG_READERS, 200),
+    ("GET", "/log/proofs/consistency?first=0", LOG_READERS, 200),
+    ("GET", "/log/verify", LOG_READERS, 200),
+    ("GET", "/audit-events", LOG_READERS, 200),
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "allowed"), ENDPOINTS)
-def test_anonymous_is_401(client, method, path, allowed):
+@pytest.mark.parametrize(("method", "path", "allowed", "status"), ENDPOINTS)
+def test_anonymous_is_401(client, method, path, allowed, status):
     resp = client.request(method, path)
     assert resp.status_code == 401
     assert resp.headers["content-type"] == "application/problem+json"
 
 
-@pytest.mark.parametrize(("method", "path", "allowed"), ENDPOINTS)
-def test_wrong_roles_are_403(client, keys, method, path, allowed):
+@pytest.mark.parametrize(("method", "path", "allowed", "status"), ENDPOINTS)
+def test_wrong_roles_are_403_and_write_nothing(client, keys, counts, method, path, allowed, status):
+    before = counts()
     for role in sorted(ALL - allowed) + [[]]:
-        resp = client.request(method, path, headers=keys.headers(role, la_code="E1", urn=1))
+        resp = client.request(
+            method, path, headers=keys.headers(role, la_code="202", urn=100001), json={}
+        )
         assert resp.status_code == 403, (role, resp.text)
         assert resp.headers["content-type"] == "application/problem+json"
+    assert counts() == before
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "allowed"), [e for e in ENDPOINTS if e[0] == "GET" and e[2] != ALL]
-)
-def test_allowed_roles_get_through(client, keys, method, path, allowed):
+@pytest.mark.parametrize(("method", "path", "allowed", "status"), ENDPOINTS)
+def test_allowed_roles_get_the_expected_answer(client, keys, method, path, allowed, status):
     for role in sorted(allowed):
-        resp = client.request(method, path, headers=keys.headers(role))
-        assert resp.status_code not in (401, 403), (role, resp.text)
+        resp = client.request(
+            method, path, headers=keys.headers(role, la_code="202", urn=100001), json={}
+        )
+        assert resp.status_code == status, (role, resp.text)
 
 
 def test_expired_and_foreign_tokens_are_401(client, keys):

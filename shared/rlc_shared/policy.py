@@ -308,3 +308,32 @@ def table(actions: Iterable[Action] | None = None) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def markdown_table() -> str:
+    """The policy as the markdown table docs/security.md holds (a test keeps the two equal)."""
+    roles = [r for r in Role]
+    short = {"all": "all", "own_la": "own LA", "own_school": "own school"}
+    lines = [
+        "| action | writes | " + " | ".join(str(r) for r in roles) + " |",
+        "|---|---|" + "---|" * len(roles),
+    ]
+    for act in POLICY.values():
+        cells = []
+        for role in roles:
+            grant = act.grants.get(role)
+            if grant is None:
+                cells.append("–")
+            else:
+                cell = short[grant.scope.value]
+                cells.append(cell + (f" (`{grant.subject}` only)" if grant.subject else ""))
+        lines.append(
+            f"| `{act.name}` {act.description} | {'yes' if act.writes else 'no'} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

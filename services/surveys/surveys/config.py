@@ -1,6 +1,28 @@
-"""Settings of the surveys service: every variable is read with the `SURVEYS_` prefix."""
+"""Settings of the surveys service: every variable is read with the `SURVEYS_` prefix.
+
+Two of them are secrets that production must set (the development defaults are refused there):
+``SURVEYS_WEBHOOK_SECRETS``, a JSON list of the survey platform's ``whsec_...`` signing secrets
+(several during a key rotation), and ``SURVEYS_PSEUDONYM_SECRET``, the key of the hashes that
+stand for teachers and school emails. Changing the pseudonym secret breaks the link between a
+teacher's pre and post answers (and between an unmatched email and its manual resolution), so it
+is set once per trial.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from pydantic import Field, SecretStr, model_validator
 
 from rlc_shared.config import ServiceSettings, settings_config
+from surveys.signatures import InvalidWebhookSecret, parse_webhook_secret
+
+#: The development webhook secret: ``rlc up`` runs with it, the demo signs with it, and
+#: production refuses it.
+DEV_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"rlc-dev-webhook-secret-do-not-use!").decode()
+#: The development pseudonym key (refused in production).
+DEV_PSEUDONYM_SECRET = "rlc-dev-pseudonym-secret-do-not-use-in-production"
+MIN_PSEUDONYM_SECRET_CHARS = 32
 
 
 class Settings(ServiceSettings):
@@ -8,3 +30,69 @@ class Settings(ServiceSettings):
 
     service_name: str = "surveys"
     port: int = 8003
+
+    #: Where the other services answer: recruitment links responses to schools and says which
+    #: teachers withdrew; randomisation gives the arms and the denominator of response rates.
+    recruitment_url: str = "http://127.0.0.1:8001"
+    randomisation_url: str = "http://127.0.0.1:8002"
+
+    #: The survey platform's Standard Webhooks secrets (JSON list of ``whsec_<base64>``); a
+    #: delivery signed with any one of them verifies.
+    webhook_secrets: list[SecretStr] = Field(
+        default_factory=lambda: [SecretStr(DEV_WEBHOOK_SECRET)]
+    )
+    #: Deliveries whose webhook-timestamp is further than this from now are refused.
+    webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    #: The largest webhook body read (an inline export is base64 in it: about 3/4 of this).
+    webhook_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+
+    #: The evaluator's bucket, the ONE place ``data.file.object.key`` exports are fetched from
+    #: (credentials from the usual AWS_* variables). Unset: only inline exports are accepted.
+    evaluator_bucket: str | None = None
+    evaluator_s3_endpoint_url: str | None = None
+    evaluator_s3_region: str = "eu-west-2"
+    #: Only keys under this prefix may be fetched (empty: the whole bucket).
+    evaluator_s3_prefix: str = ""
+    #: The largest export accepted from the bucket.
+    max_export_bytes: int = Field(default=500 * 1024 * 1024, ge=1024)
+
+    #: The key of the pseudonyms (HMAC-SHA256) of teachers and school emails.
+    pseudonym_secret: SecretStr = SecretStr(DEV_PSEUDONYM_SECRET)
+
+    #: The parsing worker: whether it runs in this process, how often it looks for work, how
+    #: long a claimed export may go without a heartbeat before another worker takes it over,
+    #: and how many rows it reads, links and writes at a time.
+    worker_enabled: bool = True
+    worker_interval_seconds: float = Field(default=2.0, gt=0)
+    worker_stale_after_seconds: float = Field(default=120.0, gt=0)
+    worker_max_attempts: int = Field(default=10, ge=1)
+    worker_max_backoff_seconds: float = Field(default=300.0, gt=0)
+    chunk_rows: int = Field(default=5000, ge=1, le=100_000)
+    #: Row-level problems kept per export (all are counted).
+    errors_kept: int = Field(default=200, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Settings:
+        secrets = [s.get_secret_value() for s in self.webhook_secrets]
+        if not secrets:
+            raise ValueError("SURVEYS_WEBHOOK_SECRETS must list at least one whsec_ secret")
+        for position, secret in enumerate(secrets, start=1):
+            try:
+                parse_webhook_secret(secret, position=position)
+            except InvalidWebhookSecret as exc:
+                raise ValueError(str(exc)) from None
+        pseudonym = self.pseudonym_secret.get_secret_value()
+        if len(pseudonym) < MIN_PSEUDONYM_SECRET_CHARS:
+            raise ValueError(
+                f"SURVEYS_PSEUDONYM_SECRET must have at least {MIN_PSEUDONYM_SECRET_CHARS} "
+                "characters"
+            )
+        if self.is_production:
+            if DEV_WEBHOOK_SECRET in secrets:
+                raise ValueError("production must not accept the development webhook secret")
+            if pseudonym == DEV_PSEUDONYM_SECRET:
+                raise ValueError("production needs its own SURVEYS_PSEUDONYM_SECRET")
+        return self
+
+    def webhook_secret_values(self) -> list[str]:
+        return [s.get_secret_value() for s in self.webhook_secrets]

@@ -1,0 +1,70 @@
+"""Annotated dependencies: settings, storage, the other services' clients, the pseudonymiser,
+and the path parameters' types."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from sqlalchemy.engine import Engine
+
+from rlc_clients import RandomisationClient, RecruitmentClient
+from rlc_shared.auth import CurrentPrincipal
+from rlc_shared.db import SessionDep, TransactionsDep
+from rlc_shared.storage import ObjectStorage
+from surveys.config import Settings
+from surveys.exports.bucket import EvaluatorBucket
+from surveys.models import RoundName
+from surveys.pseudonyms import Pseudonymiser
+
+__all__ = [
+    "CurrentPrincipal",
+    "EngineDep",
+    "EvaluatorBucketDep",
+    "PseudonymiserDep",
+    "RandomisationDep",
+    "RecruitmentDep",
+    "RoundPath",
+    "SessionDep",
+    "SettingsDep",
+    "StorageDep",
+    "TransactionsDep",
+]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_storage(request: Request) -> ObjectStorage:
+    return request.app.state.storage
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_recruitment(request: Request) -> RecruitmentClient:
+    return request.app.state.recruitment
+
+
+def get_randomisation(request: Request) -> RandomisationClient:
+    return request.app.state.randomisation
+
+
+def get_pseudonymiser(request: Request) -> Pseudonymiser:
+    return request.app.state.pseudonymiser
+
+
+def get_evaluator_bucket(request: Request) -> EvaluatorBucket | None:
+    return request.app.state.evaluator_bucket
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StorageDep = Annotated[ObjectStorage, Depends(get_storage)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+RecruitmentDep = Annotated[RecruitmentClient, Depends(get_recruitment)]
+RandomisationDep = Annotated[RandomisationClient, Depends(get_randomisation)]
+PseudonymiserDep = Annotated[Pseudonymiser, Depends(get_pseudonymiser)]
+EvaluatorBucketDep = Annotated[EvaluatorBucket | None, Depends(get_evaluator_bucket)]
+RoundPath = Annotated[RoundName, Path(description="the questionnaire round: pre or post")]

@@ -1,0 +1,68 @@
+"""Pseudonyms: keyed hashes that stand for teachers and school emails, and redacted displays.
+
+A teacher is ``teacher_key``: HMAC-SHA256 of their normalised email (when the export has a
+respondent email column) or of their response id, under a key derived from
+``SURVEYS_PSEUDONYM_SECRET``. The same teacher in the pre and post rounds gets the same key, and
+nobody without the secret can recompute it from an address. School emails get a hash under a
+second derived key (so the two kinds of hash cannot be compared with each other).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from rlc_shared.emails import InvalidEmail, extract_address, normalise_email
+
+__all__ = ["Pseudonymiser", "email_key", "redact_email"]
+
+
+def email_key(raw: object) -> str | None:
+    """The normalised, case-folded address in an export's cell; None when it holds none.
+
+    Raises ``InvalidEmail`` (which never echoes the address) for text that is not an address.
+    """
+    if raw is None:
+        return None
+    if isinstance(raw, float) and raw != raw:  # NaN: a missing cell
+        return None
+    text = str(raw).strip()
+    if not text:
+        return None
+    return normalise_email(extract_address(text)).casefold()
+
+
+def redact_email(key: str) -> str:
+    """``jane.doe@school.sch.uk`` → ``j***@school.sch.uk``: enough for a person to recognise a
+    school's address, not enough to be the address."""
+    local, _, domain = key.rpartition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+class Pseudonymiser:
+    def __init__(self, secret: str) -> None:
+        root = secret.encode("utf-8")
+        self._teacher = hmac.new(root, b"rlc-surveys/teacher", hashlib.sha256).digest()
+        self._school = hmac.new(root, b"rlc-surveys/school-email", hashlib.sha256).digest()
+
+    def _hash(self, key: bytes, text: str) -> str:
+        return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def teacher_by_email(self, key: str) -> str:
+        """The pseudonym of a teacher known by their (normalised, case-folded) email."""
+        return self._hash(self._teacher, "email:" + key)
+
+    def teacher_by_id(self, respondent_id: str) -> str:
+        """The pseudonym of a teacher known only by the export's respondent id."""
+        return self._hash(self._teacher, "id:" + respondent_id)
+
+    def school_email(self, key: str) -> str:
+        """The hash of a school email (normalised, case-folded)."""
+        return self._hash(self._school, key)
+
+    def teacher_from_raw_email(self, raw: str) -> str:
+        """The pseudonym for an address as a person types it (withdrawal requests)."""
+        key = email_key(raw)
+        if key is None:
+            raise InvalidEmail("it is empty")
+        return self.teacher_by_email(key)

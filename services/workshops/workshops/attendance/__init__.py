@@ -1,0 +1,1 @@
+"""Attendance: manual entry, uploaded Zoom and Teams reports, the review list, the threshold."""

@@ -1,0 +1,1 @@
+"""Cohorts: their sessions (dates, links), the contamination guard on enrolment, attendees."""

@@ -1,0 +1,1 @@
+"""Costs for the cost evaluation: items per school or programme-wide, read by analytics."""

@@ -1,0 +1,1 @@
+"""Dosage and compliance: the evaluator's frozen rule, and each school's dosage under it."""

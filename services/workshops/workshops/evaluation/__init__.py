@@ -1,0 +1,1 @@
+"""Implementation and process evaluation: observations, case studies, interviews, incentives."""

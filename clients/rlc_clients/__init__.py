@@ -8,5 +8,7 @@ and the shared library to call the others.
 
 from rlc_clients.randomisation import RandomisationClient
 from rlc_clients.recruitment import RecruitmentClient
+from rlc_clients.surveys import SurveysClient
+from rlc_clients.workshops import WorkshopsClient
 
-__all__ = ["RandomisationClient", "RecruitmentClient"]
+__all__ = ["RandomisationClient", "RecruitmentClient", "SurveysClient", "WorkshopsClient"]

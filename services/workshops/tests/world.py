@@ -31,6 +31,7 @@ RECRUITMENT_ENV = {
     # The live process runs on today's date; the trial's 2021 deadlines are moved out of the way.
     "RECRUITMENT_EOI_DEADLINE": "2099-12-31",
     "RECRUITMENT_CONSENT_DEADLINE": "2099-12-31",
+    "RECRUITMENT_TEACHER_WITHDRAWAL_CUTOFF": "2099-12-31",
 }
 LAS = {"202": "Camden", "370": "Barnsley"}
 #: Consented (and randomised) schools per LA: the run splits each LA 1:1.

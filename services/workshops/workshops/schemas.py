@@ -15,13 +15,34 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, mo
 from rlc_shared.limits import StrictModel
 from rlc_shared.types import Bool, Int, IsoDate, IsoDateTime, Urn
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-Notes = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10000)]
+#: One line of text: no control characters (PostgreSQL text cannot even hold NUL).
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+#: Free text over several lines: tabs and line breaks, no other control characters.
+LINES = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=ONE_LINE)
+]
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=LINES)
+]
+Notes = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10000, pattern=LINES)
+]
+Description = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=500, pattern=ONE_LINE)
+]
+Reference = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=ONE_LINE)
+]
+ChecklistKey = Annotated[str, StringConstraints(min_length=1, max_length=60, pattern=r"^[a-z_]+$")]
 LaCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{3}$")]
 MeetingLink = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^https?://[^\s]+$"),
+    StringConstraints(
+        strip_whitespace=True, max_length=500, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$"
+    ),
 ]
 Id = Annotated[int, Strict(), Field(ge=1, le=2**31 - 1)]
 
@@ -210,6 +231,10 @@ class AttendeePublic(ReadModel):
     name: str
     active: bool
     synced_at: dt.datetime
+
+
+class RefreshIn(StrictModel):
+    reason: Reason | None = None
 
 
 class RefreshResult(BaseModel):
@@ -502,9 +527,7 @@ class Checklist(BaseModel):
 class ObservationCreate(StrictModel):
     observer: Text
     observed_on: IsoDate | None = Field(None, description="defaults to the session's date")
-    ratings: dict[
-        Annotated[str, StringConstraints(min_length=1, max_length=60)], FidelityRating
-    ] = Field(min_length=1, max_length=30)
+    ratings: dict[ChecklistKey, FidelityRating] = Field(min_length=1, max_length=30)
     notes: Notes | None = None
 
 
@@ -599,10 +622,7 @@ class InterviewPublic(ReadModel):
 class IncentiveUpdate(StrictModel):
     status: IncentiveStatus | None = None
     paid_on: IsoDate | None = None
-    payment_reference: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-        | None
-    ) = None
+    payment_reference: Reference | None = None
     amount: Money | None = None
     reason: Reason
 
@@ -620,7 +640,7 @@ class CostItemCreate(StrictModel):
     hours: Hours | None = None
     rate: Money | None = None
     urn: Urn | None = None
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    description: Description = ""
     incurred_on: IsoDate | None = None
 
     @model_validator(mode="after")
@@ -639,9 +659,7 @@ class CostItemUpdate(StrictModel):
     amount: Money | None = None
     hours: Hours | None = None
     rate: Money | None = None
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = (
-        None
-    )
+    description: Description | None = None
     incurred_on: IsoDate | None = None
     reason: Reason
 

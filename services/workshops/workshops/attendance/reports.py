@@ -66,6 +66,7 @@ from workshops.models import (
     ReportParticipant,
 )
 from workshops.schemas import ReportPublic, ReportResult
+from workshops.text import one_line
 
 CHUNK = 64 * 1024
 #: A report whose meeting is further than this from the session's date gets a warning.
@@ -101,7 +102,7 @@ def _addresses(participant: ParsedParticipant) -> list[str]:
 
 
 def _kept(value: str | None, length: int) -> str | None:
-    return value[:length] if value else None
+    return one_line(value, length) or None if value else None
 
 
 def _utc(value: dt.datetime) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 
 from rlc_shared.auth import CurrentPrincipal
 from rlc_shared.db import SessionDep, TransactionsDep
@@ -26,6 +26,7 @@ from workshops.schemas import (
     CohortPublic,
     EnrolmentCreate,
     EnrolmentPublic,
+    RefreshIn,
     RefreshResult,
     SessionPublic,
     SessionUpdate,
@@ -152,8 +153,13 @@ def refresh_cohort_attendees(
     transactions: TransactionsDep,
     recruitment: RecruitmentDep,
     principal: CurrentPrincipal,
+    body: Annotated[RefreshIn | None, Body()] = None,
 ) -> RefreshResult:
     """Bring the attendees in line with recruitment's staff lists (and the schools' pupils)."""
     return service.refresh_attendees(
-        transactions, cohort_id=cohort_id, recruitment=recruitment, actor=principal
+        transactions,
+        cohort_id=cohort_id,
+        recruitment=recruitment,
+        actor=principal,
+        reason=(body or RefreshIn()).reason,
     )

@@ -43,6 +43,7 @@ from workshops.schemas import (
     SessionPublic,
     SessionUpdate,
 )
+from workshops.text import one_line
 from workshops.upstream import AllocationCache
 
 VSH = "virtual_school_head"
@@ -55,7 +56,7 @@ _SESSION_FIELDS = ["planned_on", "meeting_link", "facilitator", "mode", "actual_
 def _virtual_school_head(la: dict[str, Any]) -> str | None:
     virtual_school = la.get("virtual_school") or {}
     name = virtual_school.get("head_name")
-    return str(name)[:200] if name else None
+    return one_line(name, 200) or None if name else None
 
 
 def create_cohort(
@@ -268,7 +269,7 @@ def _staff_attendees(cohort: Cohort, school: dict[str, Any]) -> list[Attendee]:
             urn=int(school["urn"]),
             la_code=cohort.la_code,
             role=str(member["role"]),
-            name=str(member.get("name") or "")[:200],
+            name=one_line(member.get("name") or "", 200),
         )
         for member in school.get("staff") or []
     ]
@@ -310,7 +311,7 @@ def enrol(
                 cohort_id=cohort_id,
                 urn=urn,
                 la_code=cohort.la_code,
-                school_name=str(school.get("name") or "")[:300],
+                school_name=one_line(school.get("name") or "", 300),
                 pupils=school.get("pupils"),
                 run_id=str(allocation.get("run_id") or "")[:100],
                 allocated_at=_parse_time(allocation.get("allocated_at")),
@@ -385,6 +386,7 @@ def refresh_attendees(
     cohort_id: int,
     recruitment: RecruitmentClient,
     actor: Principal,
+    reason: str | None = None,
 ) -> RefreshResult:
     """Bring the cohort's attendees in line with recruitment: staff added there since enrolment
     are added, changed names and roles updated, staff no longer listed marked inactive (their
@@ -466,6 +468,7 @@ def refresh_attendees(
             entity_type="cohort",
             entity_id=cohort_id,
             new={"added": added, "updated": updated, "deactivated": deactivated},
+            reason=reason,
         )
     return RefreshResult(
         cohort_id=cohort_id,

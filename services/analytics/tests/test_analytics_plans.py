@@ -1,0 +1,126 @@
+"""The analysis plan: registered as a draft, frozen (timestamped, audited), never changed after;
+a later plan is a new version and both stay visible; nothing is imported or run without one."""
+
+from __future__ import annotations
+
+from analytics_fakes import pupil_rows, to_csv
+
+from conftest import PLAN
+from rlc_testkit.recruitment import assert_problem
+
+
+def _audit(api, action: str) -> list[dict]:
+    tm = api.headers("trial_manager")
+    resp = api.client.get("/audit-events", params={"action": action, "limit": 100}, headers=tm)
+    return api.ok(resp)["data"]
+
+
+def test_register_change_freeze_and_audit(api) -> None:
+    plan = api.register_plan()
+    v = plan["version"]
+    assert plan["status"] == "draft" and plan["frozen_at"] is None
+    assert plan["content"]["outcomes"] == ["ks2_reading", "ks2_maths"]
+    assert len(plan["fingerprint"]) == 64
+
+    changed = api.ok(
+        api.client.put(f"/plans/{v}", json=PLAN | {"subgroups": ["all"]}, headers=api.evaluator())
+    )
+    assert changed["content"]["subgroups"] == ["all"]
+    assert changed["fingerprint"] != plan["fingerprint"]
+    again = api.ok(
+        api.client.put(f"/plans/{v}", json=PLAN | {"subgroups": ["all"]}, headers=api.evaluator())
+    )
+    assert again["fingerprint"] == changed["fingerprint"]
+    assert len(_audit(api, "plan.updated")) == 1, "the same content again changes nothing"
+
+    frozen = api.ok(
+        api.client.post(
+            f"/plans/{v}/freeze", json={"reason": "SAP signed off"}, headers=api.evaluator()
+        )
+    )
+    assert frozen["status"] == "frozen" and frozen["frozen_by"] == "evaluator-eve"
+    assert frozen["frozen_at"] is not None
+    (event,) = _audit(api, "plan.frozen")
+    assert event["entity_id"] == str(v) and event["reason"] == "SAP signed off"
+    assert event["new"]["status"] == "frozen" and event["new"]["frozen_at"]
+    assert event["actor"] == "evaluator-eve" and event["actor_roles"] == "evaluator"
+    assert _audit(api, "plan.registered")[0]["new"]["content"]["title"] == PLAN["title"]
+
+    refused = api.client.put(f"/plans/{v}", json=PLAN, headers=api.evaluator())
+    assert_problem(refused, 409, "frozen", "POST /plans")
+    assert_problem(api.client.post(f"/plans/{v}/freeze", headers=api.evaluator()), 409, "frozen")
+    assert api.ok(api.client.get(f"/plans/{v}", headers=api.evaluator())) == frozen
+
+
+def test_a_later_plan_is_a_new_version_and_both_stay_visible(api, trial) -> None:
+    v1 = api.frozen_plan()["version"]
+    imported = api.ok(api.import_outcomes(to_csv(pupil_rows(trial))), 201)
+    first, first_report = api.analyse()
+    v2 = api.frozen_plan(outcomes=["ks2_reading"], subgroups=["all"], title="SAP v2")["version"]
+    assert v2 > v1
+    plans = api.ok(api.client.get("/plans", headers=api.headers("auditor")))
+    assert [(p["version"], p["status"]) for p in plans["data"]] == [(v1, "frozen"), (v2, "frozen")]
+
+    # Outcomes imported under v1 are not analysed under v2 without saying so.
+    resp = api.client.post(
+        "/analyses",
+        json={"plan_version": v2, "outcome_import_id": imported["id"]},
+        headers=api.evaluator(),
+    )
+    assert_problem(resp, 409, f"plan version {v1}", f"not {v2}")
+    # Without outcomes under v2, its analysis says the pupil outcomes are missing.
+    second, second_report = api.analyse()
+    assert second["plan_version"] == v2 and second["outcome_import_id"] is None
+    assert second_report["plan"]["version"] == v2
+    assert {e["status"] for e in second_report["impact"]} == {"missing_input"}
+    assert "pupil_outcomes" in {m["input"] for m in second_report["missing_inputs"]}
+    # v1's report is still there, labelled v1, and its analysis can be run again.
+    kept = api.ok(
+        api.client.get(
+            "/report", params={"analysis": first["id"]}, headers=api.headers("trial_manager")
+        )
+    )
+    assert kept == first_report and kept["plan"]["version"] == v1
+    third, third_report = api.analyse(plan_version=v1)
+    assert third_report["plan"]["fingerprint"] == first_report["plan"]["fingerprint"]
+    assert third_report["outcome_import"]["id"] == imported["id"]
+    # The latest report is the one that finished last.
+    latest = api.ok(api.client.get("/report", headers=api.evaluator()))
+    assert latest["analysis_id"] == third["id"]
+
+
+def test_nothing_is_imported_or_analysed_without_a_frozen_plan(api, trial) -> None:
+    body = to_csv(pupil_rows(trial))
+    assert_problem(api.import_outcomes(body), 409, "No analysis plan is frozen", "POST /plans")
+    assert_problem(
+        api.client.post("/analyses", headers=api.evaluator()), 409, "No analysis plan is frozen"
+    )
+    v = api.register_plan()["version"]
+    assert_problem(api.import_outcomes(body), 409, "No analysis plan is frozen")
+    resp = api.client.post("/analyses", json={"plan_version": v}, headers=api.evaluator())
+    assert_problem(resp, 409, f"Plan version {v} is a draft", f"/plans/{v}/freeze")
+    resp = api.client.post("/analyses", json={"plan_version": v + 1}, headers=api.evaluator())
+    assert_problem(resp, 404, f"no analysis plan version {v + 1}")
+    imports = api.ok(api.client.get("/outcomes/imports", headers=api.evaluator()))
+    assert imports["count"] == 0
+    assert api.ok(api.client.get("/analyses", headers=api.evaluator()))["count"] == 0
+
+
+def test_plans_are_validated(api) -> None:
+    for change, field in (
+        ({"outcomes": []}, "outcomes"),
+        ({"outcomes": ["ks2_reading", "ks2_reading"]}, "(body)"),
+        ({"outcomes": ["ks2_writing"]}, "outcomes.0"),
+        ({"covariates": ["postcode"]}, "covariates.0"),
+        ({"effect_size_convention": "cohens_d"}, "effect_size_convention"),
+        ({"title": ""}, "title"),
+        ({"arm": "intervention"}, "arm"),
+    ):
+        resp = api.client.post("/plans", json=PLAN | change, headers=api.evaluator())
+        body = assert_problem(resp, 422)
+        assert field in {e["field"] for e in body["errors"]}, (change, body)
+    defaults = api.register_plan(
+        **{"covariates": ["la", "ks1_prior"], "compliance_rule_version": None}
+    )
+    assert defaults["content"]["compliance_rule_version"] is None
+    assert api.ok(api.client.get("/plans", headers=api.evaluator()))["count"] == 1

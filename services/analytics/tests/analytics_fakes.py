@@ -40,6 +40,8 @@ class FakeTrial:
     rounds: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     dosage: list[dict[str, Any]] = field(default_factory=list)
     costs: list[dict[str, Any]] = field(default_factory=list)
+    #: The workshops service's frozen compliance rule versions.
+    rules: set[int] = field(default_factory=lambda: {1})
     down: set[str] = field(default_factory=set)
     absent: set[str] = field(default_factory=set)
     #: Every request seen: (service, path, whether it carried a bearer token).
@@ -147,9 +149,9 @@ def fake_app(state: dict[str, FakeTrial]) -> FastAPI:
         rows = gate("workshops", request).dosage
         version = request.query_params.get("rule_version")
         if version is not None:
-            rows = [d for d in rows if str(d["rule_version"]) == version]
-            if not rows:
+            if int(version) not in state["trial"].rules:
                 raise HTTPException(404, f"There is no compliance rule version {version}.")
+            rows = [d for d in rows if str(d["rule_version"]) == version]
         return _page(rows, request)
 
     @app.get("/costs")

@@ -284,6 +284,18 @@ def test_the_compliance_rule_must_be_the_plans(api, trial) -> None:
         assert entry["status"] == "missing_input" and "dosage missing" in entry["message"]
     assert "dosage missing" in report["consort"]["reasons_not_known"]["compliance"]
 
+    # A rule that exists, under which no school has a verdict yet (nobody enrolled).
+    trial.rules.add(3)
+    api.frozen_plan(compliance_rule_version=3)
+    api.ok(api.import_outcomes(to_csv(pupil_rows(trial, per_school=6))), 201)
+    _, report = api.analyse()
+    assert report["missing_inputs"] == []
+    for entry in report["cace"]:
+        assert entry["status"] == "missing_input"
+        assert "no intervention school analysed has a compliance verdict" in entry["message"]
+    received = report["consort"]["arms"]["intervention"]["received"]
+    assert received["unknown"]["count"] == len(trial.urns("intervention"))
+
     api.frozen_plan(compliance_rule_version=None)
     api.ok(api.import_outcomes(to_csv(pupil_rows(trial, per_school=6))), 201)
     _, report = api.analyse()

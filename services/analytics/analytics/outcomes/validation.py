@@ -530,16 +530,19 @@ def classify(
         urn = int(value)
         school = schools.get(urn)
         allocation = allocations.get(urn) if allocations is not None else None
+        withdrawn = school is not None and school.status == WITHDRAWN
         if school is None and allocation is None:
             school_problem[urn] = "unknown_urn"
-        elif (
-            (allocation is None)
-            if allocations is not None
-            else not (school is not None and _randomised_by_recruitment(school))
+        elif allocations is not None and allocation is None:
+            school_problem[urn] = "school_not_randomised"
+        elif withdrawn:
+            # Randomised (by the allocations) or not (recruitment alone may not know: its
+            # record of the randomisation can come after the withdrawal), it is not analysed.
+            school_problem[urn] = "withdrawn_school"
+        elif allocations is None and not (
+            school is not None and _randomised_by_recruitment(school)
         ):
             school_problem[urn] = "school_not_randomised"
-        elif school is not None and school.status == WITHDRAWN:
-            school_problem[urn] = "withdrawn_school"
         elif allocation is not None and allocation.in_error:
             school_problem[urn] = "allocation_in_error"
         else:

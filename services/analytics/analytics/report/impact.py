@@ -285,6 +285,13 @@ def cace_entry(
             **base,
         )
     column = compliance_column(data, compliance, arms)
+    treated_urns = {int(u) for u in data.loc[data["treated"] == 1.0, "urn"]}
+    if treated_urns and treated_urns <= set(column.schools_without_record):
+        return _entry(
+            MISSING,
+            f"no intervention school analysed has a compliance verdict under rule {rule_version}",
+            **base,
+        )
     rows = data.assign(complier=column.values)
     base["intervention_schools_without_compliance"] = column.schools_without_record
     base["control_schools_recorded_as_compliers"] = column.control_compliers

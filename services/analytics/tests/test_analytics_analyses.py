@@ -439,3 +439,39 @@ def test_a_queued_job_has_no_report_yet(paused, trial) -> None:
     assert_problem(resp, 404, "is queued", accepted["status_url"])
     listed = paused.ok(paused.client.get("/analyses", headers=paused.headers("auditor")))
     assert [a["id"] for a in listed["data"]] == [accepted["id"]]
+
+
+def test_on_s3_storage(settings, trial, keys, s3_server) -> None:
+    """The same run with the outcomes, snapshot and outputs in an S3 bucket (moto over HTTP)."""
+    s3 = settings.model_copy(
+        update={
+            "storage_backend": "s3",
+            "s3_bucket": s3_server.bucket,
+            "s3_endpoint_url": s3_server.endpoint_url,
+            "s3_prefix": "analytics-test",
+        }
+    )
+    app = create_app(s3)
+    with TestClient(app) as test_client:
+        try:
+            api = Api(test_client, keys)
+            api.frozen_plan()
+            body = to_csv(pupil_rows(trial, per_school=6))
+            api.ok(api.import_outcomes(body), 201)
+            job, report = api.analyse()
+            content = api.client.get(
+                f"/snapshots/{job['snapshot_id']}/content", headers=api.evaluator()
+            )
+            assert hashlib.sha256(content.content).hexdigest() == job["snapshot_sha256"]
+            png = _get(api, report["pictures"]["consort"]["png"])
+            assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
+            keys_in_bucket = {
+                o["Key"]
+                for o in s3_server.client().list_objects_v2(
+                    Bucket=s3_server.bucket, Prefix="analytics-test/"
+                )["Contents"]
+            }
+            assert f"analytics-test/analyses/{job['id']}/report.json" in keys_in_bucket
+            assert any(k.endswith("/raw.csv") for k in keys_in_bucket)
+        finally:
+            wipe(app.state.engine, ServiceModel.metadata)

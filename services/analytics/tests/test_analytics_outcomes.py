@@ -113,6 +113,8 @@ def test_the_analysis_reports_the_same_rows_without_pupil_ids(api, trial) -> Non
     assert not_analysed["unknown_urn"] == 1 and not_analysed["duplicate_pupil"] == 2
     assert not_analysed["withdrawn_school"] == GOOD_PER_SCHOOL + 1
     assert data["rows"] == len(rows)
+    imported = {p["kind"]: p["count"] for p in data["import_problems"]}
+    assert imported["out_of_range_score"] == 1 and imported["invalid_score"] == 1
     assert data["analysed_rows"] == len(rows) - sum(not_analysed.values())
     assert any("Pupil outcome rows not analysed" in w for w in report["warnings"])
     text = str(report)

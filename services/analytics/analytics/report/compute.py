@@ -98,8 +98,11 @@ def _outcome_data(
             {"kind": kind, "count": int(n), "effect": EFFECTS.get(str(kind), "")}
             for kind, n in sorted(excluded.items(), key=lambda item: str(item[0]))
         ],
-        # Every kind of problem with examples (row numbers and URNs only: no pupil ids here).
+        # Found when the rows were checked against this snapshot's schools and allocations, with
+        # examples (row numbers and URNs only: no pupil ids here) ...
         "problems": problems.as_list(with_pupil_ids=False),
+        # ... and what the import's own checks found (scores out of range, bad flags...).
+        "import_problems": (label or {}).get("problems", []),
     }
 
 

@@ -107,7 +107,11 @@ def itt_entry(
     if data is None or missing is not None:
         return _entry(MISSING, missing or "no pupil outcomes", **base), None
     rows = subgroup(data, group)
-    absent = _missing_covariates(rows, covariates) if len(rows) else []
+    if not len(rows):
+        return _entry(
+            MISSING, f"no {SUBGROUP_LABELS[group]} pupil has an analysable row", **base
+        ), None
+    absent = _missing_covariates(rows, covariates)
     if absent:
         return _entry(
             MISSING,

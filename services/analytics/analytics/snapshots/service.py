@@ -161,7 +161,14 @@ def import_label(row: OutcomeImport | None) -> dict[str, Any] | None:
         "normalised_key": row.normalised_key,
         "normalised_sha256": row.normalised_sha256,
         "rows": row.rows,
+        "usable_rows": row.usable_rows,
         "imported_at": row.imported_at.isoformat(),
+        # What the import's checks found, counted (its examples, with pupil ids, stay in the
+        # import's record, which only the evaluator reads).
+        "problems": [
+            {"kind": p["kind"], "count": p["count"], "effect": p["effect"]}
+            for p in row.problems.get("items", [])
+        ],
     }
 
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from typing import Annotated
 
-import httpx
 import typer
 
 from rlc_cli import services
 from rlc_cli.devkeys import dev_token, ensure_dev_keys
+from rlc_cli.stack import Stack, launcher_environment
 from rlc_shared.config import VAR_DIR
 from rlc_shared.migrations import upgrade
 
@@ -27,29 +25,6 @@ def _service_names(name: str | None) -> list[services.ServiceSpec]:
         return [services.get(name)]
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-
-
-def launcher_environment() -> dict[str, str]:
-    """Environment for the five services; anything already set in the environment wins."""
-    env = dict(os.environ)
-    for spec in services.SERVICES:
-        p = spec.env_prefix
-        env.setdefault(p + "PORT", str(spec.port))
-        env.setdefault(
-            p + "SERVICE_TOKEN",
-            dev_token(role="service", sub=f"service:{spec.name}", ttl_seconds=30 * 24 * 3600),
-        )
-    for spec in services.SERVICES:
-        host = env.get(spec.env_prefix + "HOST", "127.0.0.1")
-        url = f"http://{host}:{env[spec.env_prefix + 'PORT']}"
-        for other in services.SERVICES:
-            env.setdefault(f"{other.env_prefix}{spec.name.upper()}_URL", url)
-    # Recruitment records an arm only from a statement signed with randomisation's keys.
-    env.setdefault(
-        "RECRUITMENT_RANDOMISATION_JWKS_URL",
-        env["RECRUITMENT_RANDOMISATION_URL"] + "/.well-known/jwks.json",
-    )
-    return env
 
 
 @app.command()
@@ -87,23 +62,6 @@ def token(
     typer.echo(dev_token(role=role, sub=sub, la_code=la_code, urn=urn, ttl_seconds=ttl))
 
 
-def _wait_ready(urls: dict[str, str], procs: dict[str, subprocess.Popen], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    pending = dict(urls)
-    while pending and time.monotonic() < deadline:
-        for name, url in list(pending.items()):
-            if procs[name].poll() is not None:
-                raise RuntimeError(f"{name} exited with code {procs[name].returncode}")
-            try:
-                if httpx.get(url + "/readyz", timeout=1.0).status_code == 200:
-                    pending.pop(name)
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.2)
-    if pending:
-        raise RuntimeError("not ready in time: " + ", ".join(pending))
-
-
 @app.command()
 def up(
     demo: Annotated[bool, typer.Option(help="load the demo trial through the APIs")] = False,
@@ -112,22 +70,9 @@ def up(
     """Migrate and start all five services; Ctrl-C stops them all."""
     VAR_DIR.mkdir(exist_ok=True)
     ensure_dev_keys()
-    env = launcher_environment()
-    os.environ.update(env)
-    for spec in services.SERVICES:
-        upgrade(spec.directory, spec.settings().database_url)
-    procs: dict[str, subprocess.Popen] = {}
-    urls: dict[str, str] = {}
-
-    def stop_all(*_: object) -> None:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    stack = Stack(env=launcher_environment())
+    os.environ.update(stack.env)
+    stack.migrate()
 
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt
@@ -136,25 +81,8 @@ def up(
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        for spec in services.SERVICES:
-            settings = spec.settings()
-            urls[spec.name] = f"http://{settings.host}:{settings.port}"
-            procs[spec.name] = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--factory",
-                    spec.app_factory,
-                    "--host",
-                    settings.host,
-                    "--port",
-                    str(settings.port),
-                    "--no-access-log",
-                ],
-                env=env,
-            )
-        _wait_ready(urls, procs, ready_timeout)
+        stack.start(ready_timeout=ready_timeout)
+        urls = stack.urls
         if demo:
             from rlc_cli.demo import load_demo
 
@@ -173,18 +101,17 @@ def up(
         ]
         typer.echo("\n".join(lines))
         while True:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} stopped (exit code {proc.returncode})")
+            if (stopped := stack.stopped()) is not None:
+                raise RuntimeError(stopped)
             time.sleep(0.5)
     except KeyboardInterrupt:
         typer.echo("stopping...", err=True)
     except RuntimeError as exc:
         typer.echo(f"error: {exc}", err=True)
-        stop_all()
+        stack.stop()
         raise typer.Exit(1) from exc
     finally:
-        stop_all()
+        stack.stop()
 
 
 @app.command()

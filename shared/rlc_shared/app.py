@@ -23,10 +23,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from rlc_shared.auth import KeySet, get_principal
+from rlc_shared.auth import KeySet, VerifiedTokens, get_principal
 from rlc_shared.config import ServiceSettings
 from rlc_shared.content import check_content_type
-from rlc_shared.db import make_engine, ping
+from rlc_shared.db import READ_ONLY, make_engine, ping
 from rlc_shared.errors import install_error_handlers, problem_response
 from rlc_shared.limits import BodySizeLimitMiddleware
 from rlc_shared.logging import RequestContextMiddleware, configure_logging
@@ -85,7 +85,7 @@ def _health_router(app: FastAPI, *, title: str, description: str) -> APIRouter:
     health = APIRouter(tags=["health"])
 
     @health.get("/", include_in_schema=False)
-    def first_page() -> dict[str, Any]:
+    async def first_page() -> dict[str, Any]:
         """What this service is, and where to look next."""
         production = app.state.settings.is_production
         return {
@@ -102,7 +102,7 @@ def _health_router(app: FastAPI, *, title: str, description: str) -> APIRouter:
         }
 
     @health.get("/healthz")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
@@ -144,9 +144,11 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
         app.state.engine = make_engine(settings.database_url)
+        app.state.read_engine = app.state.engine.execution_options(**{READ_ONLY: True})
         app.state.keyset = KeySet(
             jwks_file=None if settings.jwks_url else settings.jwks_file, jwks_url=settings.jwks_url
         )
+        app.state.verified_tokens = VerifiedTokens()
         app.state.storage = storage_from_settings(settings)
         async with AsyncExitStack() as stack:
             if on_startup is not None:

@@ -20,7 +20,7 @@ def audit_router(model: type[AuditEventFields]) -> APIRouter:
         response_model=Page[dict[str, Any]],
         dependencies=[requires("audit.read")],
     )
-    def list_audit_events(
+    async def list_audit_events(
         session: SessionDep,
         page: PageDep,
         entity_type: Annotated[str | None, Query(max_length=60)] = None,

@@ -273,29 +273,69 @@ def _bearer(authorization: str | None) -> str:
     return token.strip()
 
 
+class VerifiedTokens:
+    """Tokens already verified, so a client's next request with the same token skips the RSA
+    check: kept at most ``ttl`` seconds (a key withdrawn from the JWKS stops being trusted
+    within that time) and never past the token's own expiry; bounded in number."""
+
+    def __init__(self, *, ttl: float = 60.0, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._seen: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Principal | None:
+        hit = self._seen.get(token)
+        if hit is None:
+            return None
+        if hit[1] <= time.time():
+            with self._lock:
+                self._seen.pop(token, None)
+            return None
+        return hit[0]
+
+    def put(self, token: str, principal: Principal) -> None:
+        exp = principal.claims.get("exp")
+        until = min(time.time() + self.ttl, float(exp) if isinstance(exp, int | float) else 0.0)
+        with self._lock:
+            if len(self._seen) >= self.size:
+                self._seen.clear()  # rare, and the next requests simply verify again
+            self._seen[token] = (principal, until)
+
+
 def authenticate(app_state: Any, authorization: str | None) -> Principal:
     """Verify the request's bearer token against the app's key set and settings."""
+    token = _bearer(authorization)
+    cache: VerifiedTokens | None = getattr(app_state, "verified_tokens", None)
+    if cache is not None and (known := cache.get(token)) is not None:
+        return known
     settings = app_state.settings
-    return verify_token(
-        _bearer(authorization),
+    principal = verify_token(
+        token,
         keys=app_state.keyset,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         leeway=settings.jwt_leeway_seconds,
     )
+    if cache is not None:
+        cache.put(token, principal)
+    return principal
 
 
-def get_principal(request: Request) -> Principal:
-    """The verified caller; every non-public route depends on this.
-
-    The authentication middleware has already verified the token before the body was read;
-    this only hands its principal to the endpoint.
-    """
+def principal_of(request: Request) -> Principal:
+    """The verified caller of a request (verified once, by the middleware, before the body)."""
     principal = getattr(request.state, "principal", None)
     if principal is None:
         principal = authenticate(request.app.state, request.headers.get("authorization"))
         request.state.principal = principal
     return principal
+
+
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in the
+# thread pool, and a hop there and back per dependency is most of a small request's cost.
+async def get_principal(request: Request) -> Principal:
+    """The verified caller; every non-public route depends on this."""
+    return principal_of(request)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -46,7 +46,7 @@ def _accepted(kind: str, accepts: tuple[str, ...]) -> bool:
     return any(is_json(kind) if a == JSON else kind == a for a in accepts)
 
 
-def check_content_type(request: Request) -> None:
+async def check_content_type(request: Request) -> None:
     """App-wide dependency: 415 for a body of a type the route does not read.
 
     Runs before the endpoint's body is validated, so JSON sent as ``text/plain`` is told to

@@ -48,10 +48,18 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self._limit(scope["path"])
+        announced = streamed = False
         for name, value in scope.get("headers") or []:
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
-                await self._reject(send, limit)
-                return
+            if name == b"content-length":
+                announced = value not in (b"0", b"")
+                if value.isdigit() and int(value) > limit:
+                    await self._reject(send, limit)
+                    return
+            elif name == b"transfer-encoding":
+                streamed = True
+        if not (announced or streamed):
+            await self.app(scope, receive, send)  # no body to count (most GETs): no wrapping
+            return
         seen = 0
         started = False
 

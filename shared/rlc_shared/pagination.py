@@ -62,7 +62,7 @@ def _checked_key_value(value: Any, key: Any) -> Any:
     raise BadRequest(_BAD_CURSOR)
 
 
-def page_params(
+async def page_params(
     request: Request,
     limit: Annotated[int | None, Query(ge=1, description="page size (capped)")] = None,
     cursor: Annotated[str | None, Query(description="next_cursor from the previous page")] = None,

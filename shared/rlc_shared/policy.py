@@ -27,7 +27,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 
-from rlc_shared.auth import Principal, Role, get_principal
+from rlc_shared.auth import Principal, Role, principal_of
 from rlc_shared.errors import Forbidden, ProblemError
 
 
@@ -283,8 +283,8 @@ def requires(name: str) -> Any:
     """Route dependency: 403 before anything else when no role of the token grants ``name``."""
     action(name)  # fail at import time for a misspelt action
 
-    def _check(request: Request) -> Principal:
-        principal = get_principal(request)
+    async def _check(request: Request) -> Principal:  # no I/O: no thread-pool hop
+        principal = principal_of(request)
         require_action(principal, name)
         return principal
 
@@ -312,7 +312,7 @@ def table(actions: Iterable[Action] | None = None) -> list[dict[str, Any]]:
 
 def markdown_table() -> str:
     """The policy as the markdown table docs/security.md holds (a test keeps the two equal)."""
-    roles = [r for r in Role]
+    roles = list(Role)
     short = {"all": "all", "own_la": "own LA", "own_school": "own school"}
     lines = [
         "| action | writes | " + " | ".join(str(r) for r in roles) + " |",

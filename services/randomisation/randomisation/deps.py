@@ -21,19 +21,19 @@ __all__ = ["SessionDep", "TransactionsDep"]
 IdPath = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_recruitment(request: Request) -> RecruitmentClient:
+async def get_recruitment(request: Request) -> RecruitmentClient:
     return request.app.state.recruitment
 
 
-def get_signer(request: Request) -> Signer:
+async def get_signer(request: Request) -> Signer:
     """The signer, once its key is registered in the log (at start-up); 503 until then."""
     if not request.app.state.key_registration.done.is_set():
         raise ServiceUnavailable(
@@ -43,6 +43,8 @@ def get_signer(request: Request) -> Signer:
     return request.app.state.signer
 
 
+# Plain ``def``: a write request's first query (BEGIN IMMEDIATE on SQLite) may wait for the
+# writer lock, and must not wait on the event loop.
 def valid_scheme(session: SessionDep, scheme_id: IdPath) -> Scheme:
     return runs_service.get_scheme(session, scheme_id=scheme_id)
 

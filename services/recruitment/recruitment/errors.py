@@ -8,6 +8,11 @@ from rlc_shared.errors import Conflict, Forbidden, NotFound, Unprocessable, Unsu
 class SchoolNotFound(NotFound):
     code = "school-not-found"
 
+    @classmethod
+    def for_urn(cls, urn: int) -> SchoolNotFound:
+        """The one wording of a missing school, also used for one the token may not see."""
+        return cls(f"There is no school with URN {urn}; schools come from the GIAS import.")
+
 
 class LocalAuthorityNotFound(NotFound):
     code = "local-authority-not-found"

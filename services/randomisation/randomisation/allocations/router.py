@@ -28,7 +28,7 @@ SchemeQuery = Annotated[
 
 
 @router.get("/allocations", response_model=Page[AllocationPublic], dependencies=[READERS])
-def list_allocations(
+async def list_allocations(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
@@ -54,7 +54,7 @@ def list_allocations(
 
 
 @router.get("/allocations/{urn}", response_model=AllocationPublic, dependencies=[READERS])
-def get_allocation(
+async def get_allocation(
     urn: UrnPath,
     session: SessionDep,
     principal: CurrentPrincipal,

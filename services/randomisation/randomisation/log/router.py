@@ -29,7 +29,7 @@ Size = Annotated[
 
 
 @router.get("/log", response_model=Page[LogEntryPublic])
-def list_log(
+async def list_log(
     session: SessionDep,
     page: PageDep,
     type: Annotated[str | None, Query(max_length=60)] = None,
@@ -87,6 +87,6 @@ def verify_log(session: SessionDep):
 
 
 @public_router.get("/.well-known/jwks.json")
-def jwks(session: SessionDep, signer: SignerDep) -> dict:
+async def jwks(session: SessionDep, signer: SignerDep) -> dict:
     """The public keys that sign the log's checkpoints and allocation statements (no token)."""
     return keys_service.jwks(session)

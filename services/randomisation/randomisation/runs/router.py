@@ -43,13 +43,13 @@ def create_scheme(body: SchemeCreate, session: SessionDep, principal: CurrentPri
 
 
 @router.get("/schemes", response_model=Page[SchemePublic], dependencies=[READ])
-def list_schemes(session: SessionDep, page: PageDep):
+async def list_schemes(session: SessionDep, page: PageDep):
     """Every randomisation scheme."""
     return service.list_schemes(session, page=page)
 
 
 @router.get("/schemes/{scheme_id}", response_model=SchemePublic, dependencies=[READ])
-def get_scheme(scheme: ValidScheme):
+async def get_scheme(scheme: ValidScheme):
     """One randomisation scheme."""
     return scheme
 
@@ -71,7 +71,7 @@ def create_run(
 
 
 @router.get("/runs", response_model=Page[RunPublic], dependencies=[READ])
-def list_runs(
+async def list_runs(
     session: SessionDep,
     page: PageDep,
     scheme_id: Annotated[str | None, Query(max_length=40)] = None,
@@ -81,9 +81,9 @@ def list_runs(
 
 
 @router.get("/runs/{run_id}", response_model=RunPublic, dependencies=[READ])
-def get_run(run: ValidRun, session: SessionDep):
+async def get_run(run_id: IdPath, session: SessionDep):
     """One run, with its notification counts."""
-    return service.run_public(session, run=run)
+    return service.run_view(session, run_id=run_id)
 
 
 @router.post("/runs/{run_id}/freeze", response_model=RunPublic, dependencies=[MANAGE])

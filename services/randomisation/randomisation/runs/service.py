@@ -8,7 +8,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, func, select
 
 from randomisation import verifier
@@ -169,6 +170,27 @@ def runs_public(session: Session, *, runs: Sequence[Run]) -> list[RunPublic]:
 
 def run_public(session: Session, *, run: Run) -> RunPublic:
     return runs_public(session, runs=[run])[0]
+
+
+_RUN = Run.__table__  # type: ignore[attr-defined]
+_NOTIFICATION = Notification.__table__  # type: ignore[attr-defined]
+_RUN_BY_ID = core_select(_RUN).where(_RUN.c.id == bindparam("run_id"))
+_COUNTS_OF_RUN = (
+    core_select(_NOTIFICATION.c.status, func.count())
+    .where(_NOTIFICATION.c.run_id == bindparam("run_id"))
+    .group_by(_NOTIFICATION.c.status)
+)
+
+
+def run_view(session: Session, *, run_id: str) -> RunPublic:
+    """One run with its notification counts: two prebuilt queries (the hot read)."""
+    row = session.execute(_RUN_BY_ID, {"run_id": run_id}).mappings().first()
+    if row is None:
+        raise RunNotFound(f"There is no randomisation run {run_id}.")
+    counts = NotificationCounts(
+        **dict(session.execute(_COUNTS_OF_RUN, {"run_id": run_id}).all())  # type: ignore[arg-type]
+    )
+    return RunPublic.model_validate({**row, "notifications": counts})
 
 
 def list_runs(session: Session, *, page: PageParams, scheme_id: str | None) -> Page[RunPublic]:

@@ -15,7 +15,7 @@ router = APIRouter(tags=["funnel"])
 
 
 @router.get("/funnel", response_model=Funnel, dependencies=[requires("funnel.read")])
-def get_funnel(
+async def get_funnel(
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,

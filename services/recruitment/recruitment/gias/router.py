@@ -75,7 +75,7 @@ def import_gias_emails(
 @router.get(
     "/imports", response_model=Page[ImportPublic], dependencies=[requires("gias.read_imports")]
 )
-def list_imports(session: SessionDep, page: PageDep) -> Page[ImportPublic]:
+async def list_imports(session: SessionDep, page: PageDep) -> Page[ImportPublic]:
     """Every GIAS import (extracts and email registers), oldest first."""
     return service.list_imports(session, page=page)
 
@@ -85,6 +85,6 @@ def list_imports(session: SessionDep, page: PageDep) -> Page[ImportPublic]:
     response_model=ImportPublic,
     dependencies=[requires("gias.read_imports")],
 )
-def get_import(session: SessionDep, import_id: RowId) -> GiasImport:
+async def get_import(session: SessionDep, import_id: RowId) -> GiasImport:
     """One import record with its counts and first rejections."""
     return service.get_import(session, import_id=import_id)

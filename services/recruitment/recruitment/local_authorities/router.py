@@ -53,7 +53,7 @@ def register_local_authority(
 
 
 @router.get("", response_model=Page[LocalAuthorityPublic], dependencies=[requires("la.read")])
-def list_local_authorities(
+async def list_local_authorities(
     session: SessionDep, principal: CurrentPrincipal, page: PageDep
 ) -> Page[LocalAuthorityPublic]:
     """The registered LAs (a Virtual School sees its own)."""
@@ -61,7 +61,7 @@ def list_local_authorities(
 
 
 @router.get("/{la_code}", response_model=LocalAuthorityPublic)
-def get_local_authority(
+async def get_local_authority(
     session: SessionDep, la: Annotated[LocalAuthority, local_authority_for("la.read")]
 ) -> LocalAuthorityPublic:
     """One registered LA with its Virtual School."""

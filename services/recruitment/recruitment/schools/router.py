@@ -36,7 +36,7 @@ from recruitment.schemas import (
 from recruitment.schools import queries, service
 from rlc_shared.pagination import Page, PageDep
 from rlc_shared.policy import requires
-from rlc_shared.types import UrnQuery
+from rlc_shared.types import UrnPath, UrnQuery
 
 router = APIRouter(prefix="/schools", tags=["schools"])
 
@@ -44,7 +44,7 @@ LaCodeQuery = Annotated[str | None, Query(max_length=10)]
 
 
 @router.get("", response_model=Page[SchoolPublic], dependencies=[requires("school.read")])
-def list_schools(
+async def list_schools(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
@@ -76,7 +76,7 @@ def list_schools(
     response_model=Page[RandomisableSchool],
     dependencies=[requires("school.list_randomisable")],
 )
-def list_randomisable(
+async def list_randomisable(
     session: SessionDep, page: PageDep, la_code: LaCodeQuery = None
 ) -> Page[RandomisableSchool]:
     """Schools ready for randomisation: consented, eligible, not withdrawn, not randomised."""
@@ -84,7 +84,7 @@ def list_randomisable(
 
 
 @router.get("/by-email", response_model=SchoolByEmail, dependencies=[requires("school.read")])
-def find_school_by_email(
+async def find_school_by_email(
     session: SessionDep,
     principal: CurrentPrincipal,
     email: Annotated[str, Query(min_length=1, max_length=320)],
@@ -94,7 +94,7 @@ def find_school_by_email(
 
 
 @router.post("/by-email", response_model=SchoolByEmail, dependencies=[requires("school.read")])
-def find_school_by_email_post(
+async def find_school_by_email_post(
     body: EmailLookup, session: SessionDep, principal: CurrentPrincipal
 ) -> SchoolByEmail:
     """As GET /schools/by-email, with the address in the body rather than the URL."""
@@ -102,7 +102,7 @@ def find_school_by_email_post(
 
 
 @router.post("/by-emails", response_model=EmailMatches, dependencies=[requires("school.read")])
-def find_schools_by_emails(
+async def find_schools_by_emails(
     body: EmailsLookup, session: SessionDep, principal: CurrentPrincipal
 ) -> EmailMatches:
     """For up to 500 addresses at once, the school whose current or earlier GIAS email each is."""
@@ -111,16 +111,16 @@ def find_schools_by_emails(
     )
 
 
-@router.get("/{urn}", response_model=SchoolRecord)
-def get_school(
-    session: SessionDep, school: Annotated[School, school_for("school.read")]
+@router.get("/{urn}", response_model=SchoolRecord, dependencies=[requires("school.read")])
+async def get_school(
+    urn: UrnPath, session: SessionDep, principal: CurrentPrincipal
 ) -> SchoolRecord:
     """A school's full record: GIAS attributes, trial progress, emails and staff."""
-    return queries.record(session, school)
+    return queries.school_record(session, urn=urn, principal=principal)
 
 
 @router.get("/{urn}/history", response_model=Page[HistoryEvent])
-def get_school_history(
+async def get_school_history(
     session: SessionDep, school: Annotated[School, school_for("school.read")], page: PageDep
 ) -> Page[HistoryEvent]:
     """Every recorded change to the school and its staff, oldest first."""

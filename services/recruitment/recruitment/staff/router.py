@@ -33,7 +33,7 @@ Editable = Annotated[StaffMember, staff_member_for("staff.edit")]
 
 
 @router.get("", response_model=list[StaffMemberPublic])
-def list_staff(
+async def list_staff(
     session: SessionDep, school: Annotated[School, school_for("school.read")]
 ) -> list[StaffMemberPublic]:
     """The school's staff in the trial."""
@@ -54,7 +54,7 @@ def add_staff_member(
 
 
 @router.get("/{staff_id}", response_model=StaffMemberPublic)
-def get_staff_member(
+async def get_staff_member(
     member: Annotated[StaffMember, staff_member_for("school.read")],
 ) -> StaffMemberPublic:
     """One member of staff."""
@@ -104,7 +104,7 @@ lookup_router = APIRouter(prefix="/staff", tags=["staff"])
 @lookup_router.post(
     "/by-emails", response_model=StaffEmailMatches, dependencies=[requires("staff.lookup")]
 )
-def find_staff_by_emails(body: EmailsLookup, session: SessionDep) -> StaffEmailMatches:
+async def find_staff_by_emails(body: EmailsLookup, session: SessionDep) -> StaffEmailMatches:
     """For up to 500 addresses at once, the staff records holding each (for the services that
     link survey responses and attendance to teachers; addresses are never listed)."""
     return StaffEmailMatches(data=service.staff_by_emails(session, emails=body.emails))

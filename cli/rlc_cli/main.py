@@ -115,6 +115,27 @@ def up(
 
 
 @app.command()
+def simulate(
+    schools: Annotated[int, typer.Option(help="about how many GIAS schools")] = 300,
+    las: Annotated[int, typer.Option("--las", help="how many local authorities")] = 10,
+    seed: Annotated[int, typer.Option(help="the same seed plays the same trial")] = 2021,
+    base_host: Annotated[str, typer.Option(help="host the services listen on")] = "127.0.0.1",
+) -> None:
+    """Play a whole simulated trial into running services, through their public APIs."""
+    import json
+
+    from rlc_cli.simulate import rich_progress
+    from rlc_cli.simulate import simulate as play
+
+    env = launcher_environment()
+    urls = {s.name: f"http://{base_host}:{env[s.env_prefix + 'PORT']}" for s in services.SERVICES}
+    bars, track = rich_progress()
+    with bars:
+        summary = play(urls, schools=schools, las=las, seed=seed, progress=track, echo=bars.print)
+    typer.echo(json.dumps(summary, indent=2, default=str))
+
+
+@app.command()
 def demo(
     base_host: Annotated[str, typer.Option(help="host the services listen on")] = "127.0.0.1",
 ) -> None:

@@ -21,6 +21,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -189,6 +190,13 @@ def email_key(raw: str | None) -> str | None:
     """
     if not raw or "@" not in raw:
         return None
+    return _email_key(raw)
+
+
+@lru_cache(maxsize=4096)
+def _email_key(raw: str) -> str | None:
+    # Validating an address is the slowest step of matching a report (each is seen several
+    # times: the participant, the lookup, the staff index); the cache lives in memory only.
     try:
         return normalise_email(extract_address(raw)).casefold()
     except InvalidEmail:

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from fastapi.responses import StreamingResponse
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -141,17 +142,17 @@ def _same_file(session: Session, *, session_id: int, sha256: str) -> AttendanceR
     return None
 
 
-def _result(session: Session, report: AttendanceReport, *, duplicate: bool) -> ReportResult:
-    recorded = session.exec(
-        select(ReportParticipant.attendee_id)
-        .join(AttendanceReport, col(AttendanceReport.id) == ReportParticipant.report_id)
-        .where(
-            ReportParticipant.session_id == report.session_id,
-            col(ReportParticipant.state).in_(attendance.PLACED),
-            col(AttendanceReport.retracted_at).is_(None),
+def _result(
+    session: Session, report: AttendanceReport, *, duplicate: bool, recorded: int | None = None
+) -> ReportResult:
+    if recorded is None:
+        recorded = _recorded(session, report)
+    warnings = list(report.warnings)
+    if duplicate and report.retracted_at is not None:
+        warnings.append(
+            f"This file was uploaded before (report {report.id}) and that report was retracted "
+            f"on {report.retracted_at:%Y-%m-%d}; it still does not count."
         )
-        .distinct()
-    ).all()
     return ReportResult(
         report_id=report.id or 0,
         session_id=report.session_id,
@@ -162,10 +163,25 @@ def _result(session: Session, report: AttendanceReport, *, duplicate: bool) -> R
         participants=report.participants,
         matched=report.matched,
         unmatched=report.unmatched,
-        attendees_recorded=len([a for a in recorded if a is not None]),
+        attendees_recorded=recorded,
         sha256=report.sha256,
-        warnings=list(report.warnings),
+        warnings=warnings,
     )
+
+
+def _recorded(session: Session, report: AttendanceReport) -> int:
+    """How many attendees the session's reports (not retracted) place."""
+    found = session.exec(
+        select(ReportParticipant.attendee_id)
+        .join(AttendanceReport, col(AttendanceReport.id) == ReportParticipant.report_id)
+        .where(
+            ReportParticipant.session_id == report.session_id,
+            col(ReportParticipant.state).in_(attendance.PLACED),
+            col(AttendanceReport.retracted_at).is_(None),
+        )
+        .distinct()
+    ).all()
+    return len([a for a in found if a is not None])
 
 
 # --- matching -----------------------------------------------------------------------------
@@ -259,9 +275,14 @@ def _placements(
     matching = match_attendees(
         parsed.participants, staff=everyone, cohort_staff=cohort_staff, aliases=aliases
     )
+    cohort_of = {a.id: a.cohort_id for a in [*cohort, *others.values()]}
     placed: dict[int, _Placed] = {}
     for match in matching.matched:
-        placed[id(match.participant)] = _from_match(match)
+        found = _from_match(match)
+        if found.attendee_id is not None:
+            # An inactive attendee of this cohort is not of another one.
+            found.outside = cohort_of.get(found.attendee_id) != cohort_id
+        placed[id(match.participant)] = found
     for unmatched in matching.unmatched:
         placed[id(unmatched.participant)] = _from_unmatched(unmatched)
     return [placed[id(p)] for p in parsed.participants]
@@ -425,32 +446,42 @@ def _store(
         ):
             review = placed.state == "unmatched"
             rows.append(
-                ReportParticipant(
-                    report_id=report.id,
-                    session_id=session_id,
-                    position=position,
-                    state=placed.state,
-                    attendee_id=placed.attendee_id,
-                    match_method=placed.method,
-                    outside_cohort=placed.outside,
+                {
+                    "report_id": report.id,
+                    "session_id": session_id,
+                    "position": position,
+                    "state": placed.state,
+                    "attendee_id": placed.attendee_id,
+                    "match_method": placed.method,
+                    "outside_cohort": placed.outside,
                     # Names and addresses are kept only for the review list.
-                    name=_kept(participant.name, 300) if review else None,
-                    email=_kept(participant.email, 320) if review else None,
-                    original_name=_kept(participant.original_name, 300) if review else None,
-                    reason=placed.reason,
-                    candidate_ids=list(placed.candidates),
-                    lines=list(participant.lines),
-                    intervals=[[_utc(a), _utc(b)] for a, b in participant.intervals],
-                    minutes=round(attended_minutes(participant.intervals), 2),
-                )
+                    "name": _kept(participant.name, 300) if review else None,
+                    "email": _kept(participant.email, 320) if review else None,
+                    "original_name": _kept(participant.original_name, 300) if review else None,
+                    "reason": placed.reason,
+                    "candidate_ids": list(placed.candidates),
+                    "lines": list(participant.lines),
+                    "intervals": [[_utc(a), _utc(b)] for a, b in participant.intervals],
+                    "minutes": round(attended_minutes(participant.intervals), 2),
+                    "resolved_at": None,
+                    "resolved_by": None,
+                }
             )
-        session.add_all(rows)
-        session.flush()
+        if rows:
+            # One statement for the whole report (a cohort's session has hundreds of people).
+            session.execute(insert(ReportParticipant), rows)
+        fresh = [
+            (placed.attendee_id, list(participant.intervals), placed.method, placed.outside)
+            for participant, placed in zip(parsed.participants, placements, strict=True)
+            if placed.attendee_id is not None
+        ]
         recorded = attendance.apply_reports(
             session,
             cohort_session=cohort_session,
             actor=actor,
             reason=f"attendance report {report.id} uploaded",
+            fresh=fresh,
+            fresh_report_id=report.id,
         )
         audit(
             session,
@@ -469,7 +500,7 @@ def _store(
                 "attendees_recorded": recorded,
             },
         )
-        return _result(session, report, duplicate=False)
+        return _result(session, report, duplicate=False, recorded=recorded)
 
 
 # --- reading and retracting ---------------------------------------------------------------

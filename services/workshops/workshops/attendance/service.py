@@ -10,10 +10,10 @@ Manual entries win over reports: an upload never overwrites what a person entere
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, insert, or_
 from sqlmodel import Session, col, select
 
 from rlc_shared.auth import Principal
@@ -142,16 +142,30 @@ def _interval(pair: list[str]) -> tuple[dt.datetime, dt.datetime]:
     return dt.datetime.fromisoformat(pair[0]), dt.datetime.fromisoformat(pair[1])
 
 
+Interval = tuple[dt.datetime, dt.datetime]
+#: A report participant's part in the computation: attendee, intervals, match method, outside.
+Placed = tuple[int, list[Interval], str | None, bool]
+
+
 def apply_reports(
-    session: Session, *, cohort_session: CohortSession, actor: Any, reason: str
+    session: Session,
+    *,
+    cohort_session: CohortSession,
+    actor: Any,
+    reason: str,
+    fresh: Sequence[Placed] = (),
+    fresh_report_id: int | None = None,
 ) -> int:
     """Recompute the session's report attendance from every report of it not retracted: each
     placed participant's intervals, merged per attendee across devices and reports (overlaps
     once), classified by the threshold. Manual entries are left as they are; report rows of
-    attendees no report places any more are removed. Returns the attendees with report time."""
+    attendees no report places any more are removed. Returns the attendees with report time.
+
+    ``fresh`` are the placed participants of report ``fresh_report_id``, just written in this
+    transaction: the upload passes them as they are rather than reading them back."""
     threshold, _ = current_threshold(session)
     length = session_minutes(cohort_session)
-    placed = session.exec(
+    stmt = (
         select(
             ReportParticipant.attendee_id,
             ReportParticipant.intervals,
@@ -166,10 +180,15 @@ def apply_reports(
             col(AttendanceReport.retracted_at).is_(None),
         )
         .order_by(col(ReportParticipant.id))
-    ).all()
-    gathered: dict[int, tuple[list[list[str]], str | None, bool]] = {}
-    for attendee_id, intervals, method, outside in placed:
-        assert attendee_id is not None
+    )
+    if fresh_report_id is not None:
+        stmt = stmt.where(ReportParticipant.report_id != fresh_report_id)
+    placed: list[Placed] = [
+        (attendee_id or 0, [_interval(pair) for pair in intervals], method, outside)
+        for attendee_id, intervals, method, outside in session.exec(stmt).all()
+    ]
+    gathered: dict[int, tuple[list[Interval], str | None, bool]] = {}
+    for attendee_id, intervals, method, outside in [*placed, *fresh]:
         spans, first_method, _ = gathered.get(attendee_id, ([], method, outside))
         spans.extend(intervals)
         gathered[attendee_id] = (spans, first_method, outside)
@@ -180,25 +199,31 @@ def apply_reports(
         ).all()
     }
     events: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]] = []
+    added: list[dict[str, Any]] = []
+    now, by = dt.datetime.now(dt.UTC), getattr(actor, "sub", str(actor))
     for attendee_id, (spans, method, outside) in gathered.items():
         row = existing.get(attendee_id)
         if row is not None and row.source == MANUAL:
             continue
-        minutes = attended_minutes(_interval(pair) for pair in spans)
+        minutes = attended_minutes(spans)
         status = classify(minutes, session_minutes=length, threshold=threshold)
         if row is None:
-            row = AttendanceRowModel(
-                session_id=cohort_session.id or 0,
-                attendee_id=attendee_id,
-                status=status,
-                minutes=minutes,
-                source=REPORT,
-                outside_cohort=outside,
-                match_method=method,
-                recorded_by=getattr(actor, "sub", str(actor)),
-            )
-            session.add(row)
-            events.append((_entity(row), None, _snapshot(row)))
+            values = {
+                "session_id": cohort_session.id,
+                "attendee_id": attendee_id,
+                "status": status,
+                "minutes": minutes,
+                "status_fixed": False,
+                "on_behalf_of_id": None,
+                "source": REPORT,
+                "outside_cohort": outside,
+                "match_method": method,
+                "recorded_at": now,
+                "recorded_by": by,
+            }
+            added.append(values)
+            new = {name: values[name] for name in _AUDITED} | {"minutes": round(minutes, 2)}
+            events.append((f"{cohort_session.id}/{attendee_id}", None, new))
             continue
         old = _snapshot(row)
         row.status, row.minutes, row.match_method, row.outside_cohort = (
@@ -213,6 +238,9 @@ def apply_reports(
         if row.source == REPORT and attendee_id not in gathered:
             events.append((_entity(row), _snapshot(row), None))
             session.delete(row)
+    if added:
+        # One statement for the session's new rows (hundreds when a report comes in).
+        session.execute(insert(AttendanceRowModel), added)
     audit_many(
         session, actor=actor, action="attendance.from_reports", entity_type="attendance",
         events=events, reason=reason,

@@ -1,5 +1,8 @@
 """Annotated dependencies: settings, storage, the other services' clients, validating loaders.
 
+As docs/architecture.md ("Sync or async") has it: what does no I/O is ``async``, as is the
+loader of a read (one row by its key); the loader of a write is a plain ``def``.
+
 Every action of this service is granted over everything (``all``) to the roles that hold it, so
 the loaders only look up the object: the route's ``requires(...)`` has already answered 403 to a
 token none of whose roles grants the action.
@@ -42,15 +45,15 @@ AnalysisIdPath = Annotated[
 ]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_storage(request: Request) -> ObjectStorage:
+async def get_storage(request: Request) -> ObjectStorage:
     return request.app.state.storage
 
 
-def get_upstreams(request: Request) -> Upstreams:
+async def get_upstreams(request: Request) -> Upstreams:
     return request.app.state.upstreams
 
 
@@ -59,12 +62,14 @@ StorageDep = Annotated[ObjectStorage, Depends(get_storage)]
 UpstreamsDep = Annotated[Upstreams, Depends(get_upstreams)]
 
 
-def valid_plan(version: PlanVersionPath, session: SessionDep) -> AnalysisPlan:
+async def valid_plan(version: PlanVersionPath, session: SessionDep) -> AnalysisPlan:
+    """The plan, for a read: one row by its key, looked up on the event loop."""
     return plans_service.get_plan(session, version=version)
 
 
 def editable_plan(version: PlanVersionPath, session: SessionDep) -> AnalysisPlan:
-    """The plan, locked (PostgreSQL: SELECT ... FOR UPDATE) so two changes run one at a time."""
+    """The plan, locked (PostgreSQL: SELECT ... FOR UPDATE) so two changes run one at a time;
+    a plain ``def``: waiting for the lock must not hold up the event loop."""
     return plans_service.get_plan(session, version=version, lock=True)
 
 

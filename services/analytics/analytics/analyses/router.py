@@ -35,12 +35,12 @@ def request_analysis(
 
 
 @router.get("", response_model=Page[AnalysisPublic], dependencies=[READ])
-def list_analyses(session: SessionDep, page: PageDep) -> Page[AnalysisPublic]:
+async def list_analyses(session: SessionDep, page: PageDep) -> Page[AnalysisPublic]:
     """Every analysis, oldest first, with its status."""
     return service.list_analyses(session, page=page)
 
 
 @router.get("/{analysis_id}", response_model=AnalysisPublic, dependencies=[READ])
-def get_analysis(analysis_id: AnalysisIdPath, session: SessionDep) -> AnalysisPublic:
+async def get_analysis(analysis_id: AnalysisIdPath, session: SessionDep) -> AnalysisPublic:
     """An analysis's status and progress; once done, where its report is."""
     return service.public(session, service.get_analysis(session, analysis_id=analysis_id))

@@ -48,12 +48,12 @@ def import_outcomes(
 
 
 @router.get("/imports", response_model=Page[OutcomeImportPublic], dependencies=[MANAGE])
-def list_imports(session: SessionDep, page: PageDep) -> Page[OutcomeImportPublic]:
+async def list_imports(session: SessionDep, page: PageDep) -> Page[OutcomeImportPublic]:
     """Every outcome import, oldest first, with what its validation found."""
     return service.list_imports(session, page=page)
 
 
 @router.get("/imports/{import_id}", response_model=OutcomeImportPublic, dependencies=[MANAGE])
-def get_import(import_id: RowId, session: SessionDep) -> OutcomeImportPublic:
+async def get_import(import_id: RowId, session: SessionDep) -> OutcomeImportPublic:
     """One outcome import."""
     return service.public(service.get_import(session, import_id=import_id))

@@ -26,13 +26,13 @@ def register_plan(
 
 
 @router.get("", response_model=Page[PlanPublic], dependencies=[READ])
-def list_plans(session: SessionDep, page: PageDep) -> Page[PlanPublic]:
+async def list_plans(session: SessionDep, page: PageDep) -> Page[PlanPublic]:
     """Every version of the plan, oldest first (frozen and drafts)."""
     return service.list_plans(session, page=page)
 
 
 @router.get("/{version}", response_model=PlanPublic, dependencies=[READ])
-def get_plan(plan: ValidPlan) -> PlanPublic:
+async def get_plan(plan: ValidPlan) -> PlanPublic:
     """One version of the plan."""
     return service.public(plan)
 

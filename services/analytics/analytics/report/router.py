@@ -2,6 +2,7 @@
 
 Without ``?analysis=`` each serves the analysis that finished last; every download says which
 analysis, plan version and snapshot it came from (``X-RLC-*`` headers, and columns of each table).
+Plain ``def`` endpoints: they read object storage (docs/architecture.md, "Sync or async").
 """
 
 from __future__ import annotations

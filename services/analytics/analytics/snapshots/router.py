@@ -21,7 +21,7 @@ class GzipResponse(StreamingResponse):
 @router.get(
     "/{snapshot_id}", response_model=SnapshotPublic, dependencies=[requires("analysis.read")]
 )
-def get_snapshot(snapshot_id: AnalysisIdPath, session: SessionDep) -> SnapshotPublic:
+async def get_snapshot(snapshot_id: AnalysisIdPath, session: SessionDep) -> SnapshotPublic:
     """A snapshot's SHA-256 and, per input, whether it was present (and why not)."""
     return service.public(service.get_snapshot(session, snapshot_id=snapshot_id))
 

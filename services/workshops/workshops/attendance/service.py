@@ -72,6 +72,9 @@ def threshold_public(session: Session) -> ThresholdPublic:
 def set_threshold(session: Session, *, data: ThresholdChange, actor: Principal) -> ThresholdResult:
     """A new threshold, in force at once: every status that follows the threshold is
     re-classified (statuses a person set stay). Audited, with how many changed."""
+    # Every session's row locked (PostgreSQL), in id order: an upload or an entry being made
+    # meanwhile either finishes first (and is re-classified here) or waits and sees the new one.
+    session.exec(select(CohortSession.id).order_by(col(CohortSession.id)).with_for_update()).all()
     before, _ = current_threshold(session)
     threshold = AttendanceThreshold(kind=data.kind, value=data.value)
     session.add(

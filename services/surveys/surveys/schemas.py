@@ -9,7 +9,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from rlc_shared.limits import StrictModel
 from rlc_shared.types import IsoDate, Urn
@@ -33,11 +41,13 @@ class RoundIn(StrictModel):
     closes_on: IsoDate
     codebook: Codebook
 
-    @model_validator(mode="after")
-    def _dates(self) -> Self:
-        if self.closes_on < self.opens_on:
-            raise ValueError("closes_on must not be before opens_on")
-        return self
+    @field_validator("closes_on")
+    @classmethod
+    def _after_opening(cls, closes_on: dt.date, info: ValidationInfo) -> dt.date:
+        opens_on = info.data.get("opens_on")
+        if opens_on is not None and closes_on < opens_on:
+            raise ValueError("must not be before opens_on")
+        return closes_on
 
 
 class CodebookVersionPublic(BaseModel):

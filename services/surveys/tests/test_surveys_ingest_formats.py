@@ -9,10 +9,13 @@ import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
 from surveys.models import SurveyResponse
+from surveys.scoring import Codebook
+from surveys.scoring.packing import unpack
 
 
 def download(sv: Any, round: str = "pre") -> list[dict[str, str]]:
@@ -48,7 +51,8 @@ def test_spss_value_labels_and_user_missing_codes_are_honoured(sv: Any, tmp_path
     assert roles == ["Senior leader", "Teacher"]  # the value labels, not the codes 1 and 2
     by_row = {r.row: r for r in stored(sv)}
     first = by_row[1]
-    assert first.items["knowledge"][0] is None  # K1 not answered
+    codebook = Codebook.model_validate(sv.fx.CODEBOOK)
+    assert np.isnan(unpack([first.items], codebook)["knowledge"][0, 0])  # K1 not answered
     answered = [float(rows[0][f"K{i}"]) for i in range(2, 6)]
     assert first.knowledge == pytest.approx(sum(answered) / 4)  # 4 of 5 items: >= 0.8
 
@@ -177,3 +181,19 @@ def test_row_problems_are_reported_by_row_and_the_rest_is_kept(sv: Any) -> None:
     assert problems[(5, "ResponseId")] == "the response has no id"
     assert "row 7, which was kept" in problems[(6, "ResponseId")]
     assert not any("Strongly" in p for p in problems.values())  # no cell text echoed
+
+
+def test_damage_found_part_way_says_what_was_written(sv: Any) -> None:
+    """A CSV whose quotes pair up is read once; if it still breaks part-way (here a literal
+    quote in an answer, then a quoted field never closed), the export fails and says that the
+    responses before the damage were written."""
+    sv.put_round()
+    rows = sv.rows(emails(sv, 120))
+    before = sv.fx.csv_export(rows[:60], qualtrics=False).replace(b"Teacher", b'12" Teacher', 1)
+    after = sv.fx.csv_export(rows[60:], qualtrics=False).split(b"\r\n", 1)[1]
+    data = before + b'R_x,"office@brookside.sch.uk,Teacher,1\r\n' + after
+    export = sv.ingest(data)
+    assert export["status"] == "failed"
+    assert "never closed" in export["errors"][0]["problem"]
+    assert "up to row 41) were written" in export["errors"][1]["problem"]
+    assert len(stored(sv)) == 40  # the one full chunk (40 rows here) before the damage

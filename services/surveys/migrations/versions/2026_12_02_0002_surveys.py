@@ -153,7 +153,7 @@ def upgrade() -> None:
         sa.Column("knowledge", sa.Float(), nullable=True),
         sa.Column("attitudes", sa.Float(), nullable=True),
         sa.Column("use", sa.Float(), nullable=True),
-        sa.Column("items", sa.JSON(), nullable=False),
+        sa.Column("items", sa.LargeBinary(), nullable=False),
         sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["codebook_version_id"],
@@ -169,16 +169,7 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("survey_response", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_survey_response_export_id"), ["export_id"], unique=False
-        )
         batch_op.create_index("ix_survey_response_round_urn", ["round", "urn"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_survey_response_school_email_hash"), ["school_email_hash"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_survey_response_teacher_key"), ["teacher_key"], unique=False
-        )
 
     op.create_table(
         "unmatched_response",
@@ -234,10 +225,7 @@ def downgrade() -> None:
 
     op.drop_table("unmatched_response")
     with op.batch_alter_table("survey_response", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_survey_response_teacher_key"))
-        batch_op.drop_index(batch_op.f("ix_survey_response_school_email_hash"))
         batch_op.drop_index("ix_survey_response_round_urn")
-        batch_op.drop_index(batch_op.f("ix_survey_response_export_id"))
 
     op.drop_table("survey_response")
     with op.batch_alter_table("export", schema=None) as batch_op:

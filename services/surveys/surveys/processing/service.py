@@ -76,6 +76,7 @@ from surveys.processing.linking import Link, Linker, SchoolDirectory
 from surveys.processing.state import reset_counts
 from surveys.pseudonyms import Pseudonymiser, email_key
 from surveys.scoring import SCALE_NAMES, Codebook, CodebookColumns, score_frame
+from surveys.scoring.packing import pack
 
 __all__ = ["Claim", "Processor", "WITHDRAWN_FROM", "worker_identity"]
 
@@ -311,6 +312,7 @@ class Processor:
                     "attempt": export.attempts,
                     "resume_after_row": export.progress_row,
                     "codebook_version": version.version,
+                    "worker": self.worker_id,
                 },
                 diff=False,
             )
@@ -369,13 +371,15 @@ class Processor:
                 label_columns=codebook.label_columns(),
             )
 
-        if fmt != "xlsx":
+        if self._needs_check(claim, fmt):
             with self._open(claim) as raw, reader(raw) as export:
                 for _ in export:
                     self._check(claim, touch=True)
         manual = self._manual_links()
         linker = Linker(directory=self.directory, pseudonymiser=self.pseudonymiser, manual=manual)
         staff: dict[str, bool] = {}
+        suppressed = self._suppressed()
+        open_items = self._open_items(claim.round)
         with self._open(claim) as raw, reader(raw) as export:
             columns = codebook.resolve(export.metadata.columns)
             for chunk in export:
@@ -388,9 +392,15 @@ class Processor:
                         continue
                 self._check(claim, touch=False)
                 result, batch = self._prepare(
-                    claim, frame, row_errors, columns, linker=linker, staff=staff
+                    claim,
+                    frame,
+                    row_errors,
+                    columns,
+                    linker=linker,
+                    staff=staff,
+                    suppressed=suppressed,
                 )
-                self._write(claim, result, batch)
+                self._write(claim, result, batch, open_items=open_items)
             warnings.extend(export.metadata.warnings)
         if export.metadata.user_missing:
             warnings.append(
@@ -398,6 +408,26 @@ class Processor:
                 "and were treated as not answered."
             )
         return fmt, warnings
+
+    def _needs_check(self, claim: Claim, fmt: ExportFormat) -> bool:
+        """Whether to read the whole file once before writing anything.
+
+        SPSS and JSON: always (damage shows only where it is; SPSS reads fast). Excel: no (its
+        damage shows when the workbook is opened, and a second pass would double the slowest
+        reader). CSV: only when its double quotes do not pair up. The one CSV damage that
+        stops a file part-way is a quoted field never closed (a file cut short, a stray
+        quote); in a CSV whose quotes pair up, one would need an odd number of literal quotes
+        elsewhere as well, and counting quotes is a byte scan, not a second parse.
+        """
+        if fmt == "xlsx":
+            return False
+        if fmt != "csv":
+            return True
+        quotes = 0
+        with self._open(claim) as raw:
+            while block := raw.read(1024 * 1024):
+                quotes += block.count(b'"')
+        return quotes % 2 == 1
 
     def _record_format(self, claim: Claim, fmt: ExportFormat) -> None:
         with transaction(self.engine) as session:
@@ -424,6 +454,13 @@ class Processor:
             raise LostClaim
         return export
 
+    def _stamp(self) -> Any:
+        """Now, as the ``updated_at`` column's type hands it to this database's driver."""
+        column = _table(SurveyResponse).c.updated_at
+        convert = column.type.bind_processor(self.engine.dialect)
+        now = utcnow()
+        return convert(now) if convert else now
+
     def _manual_links(self) -> dict[str, tuple[int, str | None]]:
         with transaction(self.engine) as session:
             rows = session.exec(select(ManualLink.email_hash, ManualLink.urn, ManualLink.la_code))
@@ -440,6 +477,7 @@ class Processor:
         *,
         linker: Linker,
         staff: dict[str, bool],
+        suppressed: frozenset[str],
     ) -> tuple[ChunkResult, dict[str, Any]]:
         """Score, link and pseudonymise a chunk (HTTP calls here, no transaction)."""
         result = ChunkResult(rows=len(frame))
@@ -502,16 +540,16 @@ class Processor:
             else (self.pseudonymiser.teacher_by_id(ids[i] or ""), "id")
             for i, e in zip(kept, teacher_emails, strict=True)
         ]
-        suppressed = self._suppressed({k for k, _ in keys})
         links = linker.link([schools[i] for i in kept])
 
+        none = [None] * len(frame)
         scores = {
-            name: scored.scores[name].to_numpy() if name in scored.scores else None
+            name: _nullable(scored.scores[name].to_numpy()) if name in scored.scores else none
             for name in SCALE_NAMES
         }
-        items = {name: _rows_of(matrix) for name, matrix in scored.items.items()}
-        now = utcnow()
-        responses: list[dict[str, Any]] = []
+        packed = pack(scored.items, claim.codebook)
+        stamp = self._stamp()
+        responses: list[tuple[Any, ...]] = []
         unmatched: list[tuple[str, int, Link]] = []
         withdrawn_ids: list[str] = []
         for n, i in enumerate(kept):
@@ -525,25 +563,25 @@ class Processor:
             if link.reason == "no-email":
                 link = linker.blank(round=claim.round, response_id=rid)
             responses.append(
-                {
-                    "round": claim.round,
-                    "response_id": rid,
-                    "export_id": claim.export_id,
-                    "row": rows[i],
-                    "teacher_key": key,
-                    "teacher_key_source": source,
-                    "school_email_hash": link.email_hash,
-                    "urn": link.urn,
-                    "la_code": link.la_code,
-                    "link_kind": link.kind.value if link.kind else None,
-                    "role": roles[i],
-                    "codebook_version_id": claim.codebook_version_id,
-                    "knowledge": _score(scores["knowledge"], i),
-                    "attitudes": _score(scores["attitudes"], i),
-                    "use": _score(scores["use"], i),
-                    "items": {name: values[i] for name, values in items.items()},
-                    "updated_at": now,
-                }
+                (  # RESPONSE_COLUMNS' order
+                    claim.round,
+                    rid,
+                    claim.export_id,
+                    rows[i],
+                    key,
+                    source,
+                    link.email_hash,
+                    link.urn,
+                    link.la_code,
+                    link.kind.value if link.kind else None,
+                    roles[i],
+                    claim.codebook_version_id,
+                    scores["knowledge"][i],
+                    scores["attitudes"][i],
+                    scores["use"][i],
+                    packed[i],
+                    stamp,
+                )
             )
             if link.kind is None:
                 result.unmatched += 1
@@ -555,18 +593,27 @@ class Processor:
         result.errors = errors
         return result, {"responses": responses, "unmatched": unmatched, "withdrawn": withdrawn_ids}
 
-    def _suppressed(self, keys: set[str]) -> set[str]:
-        if not keys:
-            return set()
+    def _suppressed(self) -> frozenset[str]:
+        """The teachers whose responses were deleted on request: few, read once per export."""
         with transaction(self.engine) as session:
-            found = session.exec(
-                select(TeacherWithdrawal.teacher_key).where(
-                    col(TeacherWithdrawal.teacher_key).in_(sorted(keys))
-                )
-            ).all()
-        return set(found)
+            return frozenset(session.exec(select(TeacherWithdrawal.teacher_key)).all())
 
-    def _write(self, claim: Claim, result: ChunkResult, batch: dict[str, Any]) -> None:
+    def _open_items(self, round: str) -> set[str]:
+        """The response ids of the round's open unmatched items (kept up to date while the
+        export is written, so a chunk deletes items only when one can exist)."""
+        with transaction(self.engine) as session:
+            return set(
+                session.exec(
+                    select(UnmatchedResponse.response_id).where(
+                        UnmatchedResponse.round == round,
+                        UnmatchedResponse.status == UnmatchedStatus.open,
+                    )
+                ).all()
+            )
+
+    def _write(
+        self, claim: Claim, result: ChunkResult, batch: dict[str, Any], *, open_items: set[str]
+    ) -> None:
         """One chunk in one short transaction, if the export is still this worker's."""
         with transaction(self.engine) as session:
             export = self._locked(session, claim)
@@ -579,19 +626,8 @@ class Processor:
                     )
                 )
             if responses:
-                insert = _insert(session, _table(SurveyResponse))
-                updated = {
-                    name: insert.excluded[name]
-                    for name in responses[0]
-                    if name not in ("round", "response_id")
-                }
-                session.exec(  # type: ignore[call-overload]
-                    insert.on_conflict_do_update(
-                        index_elements=["round", "response_id"], set_=updated
-                    ),
-                    params=responses,
-                )
-                self._queue(session, claim, responses, batch["unmatched"])
+                _upsert_responses(session, responses)
+                self._queue(session, claim, responses, batch["unmatched"], open_items)
             export.rows += result.rows
             export.withdrawn += result.withdrawn
             export.rows_rejected += result.rejected
@@ -613,29 +649,38 @@ class Processor:
         self,
         session: Session,
         claim: Claim,
-        responses: list[dict[str, Any]],
+        responses: list[tuple[Any, ...]],
         unmatched: list[tuple[str, int, Link]],
+        open_items: set[str],
     ) -> None:
-        """The unmatched queue for the chunk: an item per unmatched response (updated if it is
-        there already), and no open item for a response that is linked now."""
-        ids = dict(
-            session.exec(
-                select(SurveyResponse.response_id, SurveyResponse.id).where(
-                    SurveyResponse.round == claim.round,
-                    col(SurveyResponse.response_id).in_([r["response_id"] for r in responses]),
-                )
-            ).all()
-        )
-        linked = [ids[r["response_id"]] for r in responses if r["urn"] is not None]
+        """The unmatched queue for the chunk: no open item for a response linked now, and an
+        item per unmatched response (updated if it is there already)."""
+        linked = [r[_RESPONSE_ID] for r in responses if r[_URN] is not None]
+        linked = [rid for rid in linked if rid in open_items]
+        open_items.difference_update(linked)
+        open_items.update(rid for rid, _, _ in unmatched)
         if linked:
             session.exec(  # type: ignore[call-overload]
                 delete(UnmatchedResponse).where(
-                    col(UnmatchedResponse.response_pk).in_(linked),
                     col(UnmatchedResponse.status) == UnmatchedStatus.open,
+                    col(UnmatchedResponse.response_pk).in_(
+                        select(SurveyResponse.id).where(
+                            SurveyResponse.round == claim.round,
+                            col(SurveyResponse.response_id).in_(linked),
+                        )
+                    ),
                 )
             )
         if not unmatched:
             return
+        ids = dict(
+            session.exec(
+                select(SurveyResponse.response_id, SurveyResponse.id).where(
+                    SurveyResponse.round == claim.round,
+                    col(SurveyResponse.response_id).in_([rid for rid, _, _ in unmatched]),
+                )
+            ).all()
+        )
         now = utcnow()
         items = [
             {
@@ -716,7 +761,16 @@ class Processor:
                 export = self._locked(session, claim)
             except LostClaim:
                 return
-            self._mark_failed(session, export, [problem])
+            problems = [problem]
+            if export.progress_row:
+                problems.append(
+                    {
+                        "problem": f"The responses before the damage (up to row "
+                        f"{export.progress_row}) were written. Send the complete export again: "
+                        "it updates them and adds the rest."
+                    }
+                )
+            self._mark_failed(session, export, problems)
 
     def _mark_failed(
         self, session: Session, export: Export, problems: list[dict[str, Any]]
@@ -759,19 +813,83 @@ class Processor:
             session.add(export)
 
 
+_RESPONSE_ID, _URN = 1, 7  # positions in RESPONSE_COLUMNS
+
+#: The columns of a response row as the worker writes them (the upsert's VALUES order).
+RESPONSE_COLUMNS = (
+    "round",
+    "response_id",
+    "export_id",
+    "row",
+    "teacher_key",
+    "teacher_key_source",
+    "school_email_hash",
+    "urn",
+    "la_code",
+    "link_kind",
+    "role",
+    "codebook_version_id",
+    "knowledge",
+    "attitudes",
+    "use",
+    "items",
+    "updated_at",
+)
+
+
+def _upsert_sql(source: str) -> str:
+    """``INSERT ... ON CONFLICT (round, response_id) DO UPDATE`` of the rows ``source`` gives."""
+    columns = ", ".join(f'"{c}"' for c in RESPONSE_COLUMNS)
+    updates = ", ".join(
+        f'"{c}" = excluded."{c}"' for c in RESPONSE_COLUMNS if c not in ("round", "response_id")
+    )
+    return (
+        f"INSERT INTO survey_response ({columns}) {source} "
+        f'ON CONFLICT ("round", "response_id") DO UPDATE SET {updates}'
+    )
+
+
+_COLUMNS_SQL = ", ".join(f'"{c}"' for c in RESPONSE_COLUMNS)
+_SQLITE_UPSERT = _upsert_sql(f"VALUES ({', '.join(['?'] * len(RESPONSE_COLUMNS))})")
+#: A chunk is copied into a temporary table (emptied at commit), then upserted from it.
+_PG_CHUNK_TABLE = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS survey_response_chunk ON COMMIT DELETE ROWS AS "
+    f"SELECT {_COLUMNS_SQL} FROM survey_response WITH NO DATA"
+)
+_PG_COPY = f"COPY survey_response_chunk ({_COLUMNS_SQL}) FROM STDIN"
+_PG_UPSERT = _upsert_sql(f"SELECT {_COLUMNS_SQL} FROM survey_response_chunk")
+
+
+def _upsert_responses(session: Session, responses: list[tuple[Any, ...]]) -> None:
+    """Upsert a chunk's responses (tuples in ``RESPONSE_COLUMNS`` order, no response id twice).
+
+    A chunk is thousands of rows, and SQLAlchemy's per-row parameter processing would cost as
+    much as the database's work, so they go to the driver as they are: on SQLite one
+    ``executemany`` (in-process: nothing to save on round trips); on PostgreSQL ``COPY`` into a
+    temporary table and one ``INSERT ... SELECT ... ON CONFLICT`` (a round trip per row, even
+    pipelined, costs more than the insert). Values are plain numbers, text and bytes; the
+    timestamp was converted by its column's type (``Processor._stamp``).
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.exec_driver_sql(_SQLITE_UPSERT, responses)
+        return
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        cursor.execute(_PG_CHUNK_TABLE)
+        with cursor.copy(_PG_COPY) as copy:
+            for row in responses:
+                copy.write_row(row)
+        cursor.execute(_PG_UPSERT)
+
+
 def _table(model: Any) -> Table:
     return cast(Table, model.__table__)
 
 
-def _rows_of(matrix: np.ndarray) -> list[list[float | None]]:
-    """Rows of an answers matrix as lists, NaN as None (JSON has no NaN)."""
-    cells = matrix.astype(object)
-    cells[np.isnan(matrix)] = None
+def _nullable(values: np.ndarray) -> list[float | None]:
+    """Floats as a list, NaN as None (the database's NULL)."""
+    cells = values.astype(object)
+    cells[np.isnan(values.astype(float))] = None
     return cells.tolist()
-
-
-def _score(values: np.ndarray | None, i: int) -> float | None:
-    if values is None:
-        return None
-    value = float(values[i])
-    return None if np.isnan(value) else value

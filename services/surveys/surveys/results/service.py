@@ -38,7 +38,8 @@ from surveys.schemas import (
     ScaleRow,
     ScalesOut,
 )
-from surveys.scoring import SCALE_NAMES, ScaleAccumulator
+from surveys.scoring import SCALE_NAMES, Codebook, ScaleAccumulator
+from surveys.scoring.packing import layout, unpack
 
 RATES_ACTION = "survey.read_response_rates"
 _BATCH = 5000
@@ -71,16 +72,9 @@ def scales(session: Session, *, round: RoundName) -> ScalesOut:
         if not rows:
             break
         after = rows[-1][0] or after
+        matrices = unpack([items for _, items in rows], codebook)
         for name, accumulator in accumulators.items():
-            width = accumulator.items
-            matrix = np.array(
-                [
-                    [np.nan if v is None else v for v in (items.get(name) or [None] * width)]
-                    for _, items in rows
-                ],
-                dtype=float,
-            )
-            accumulator.add(matrix.reshape(len(rows), width))
+            accumulator.add(matrices[name])
     others = session.exec(
         select(func.count())
         .select_from(SurveyResponse)
@@ -291,9 +285,14 @@ def responses_csv(engine: Engine, *, round: RoundName) -> Iterator[bytes]:
     with transaction(engine) as session:
         _, version, codebook = current_codebook(session, name=round.value)
         numbers = dict(session.exec(select(CodebookVersion.id, CodebookVersion.version)).all())
-    item_names = [(name, item) for name, scale in codebook.scales.items() for item in scale.items]
+    items = [item for name, _ in layout(codebook) for item in codebook.scales[name].items]
     return _csv_batches(
-        engine, round=round, version_id=version.id, numbers=numbers, items=item_names
+        engine,
+        round=round,
+        version_id=version.id,
+        numbers=numbers,
+        codebook=codebook,
+        items=items,
     )
 
 
@@ -303,11 +302,12 @@ def _csv_batches(
     round: RoundName,
     version_id: int | None,
     numbers: dict[int | None, int],
-    items: Sequence[tuple[str, str]],
+    codebook: Codebook,
+    items: Sequence[str],
 ) -> Iterator[bytes]:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS + [_cell(item) for _, item in items])
+    writer.writerow(CSV_COLUMNS + [_cell(item) for item in items])
     after = 0
     while True:
         with transaction(engine) as session:
@@ -321,14 +321,19 @@ def _csv_batches(
                 .order_by(col(SurveyResponse.id))
                 .limit(2000)
             ).all()
+        current = [r.items for r in rows if r.codebook_version_id == version_id]
+        matrix = (
+            np.hstack(list(unpack(current, codebook).values()))
+            if current
+            else np.empty((0, len(items)))
+        )
+        position = 0
         for r in rows:
-            positions: dict[str, int] = defaultdict(int)
-            answers = []
-            for name, _ in items:
-                values = r.items.get(name) if r.codebook_version_id == version_id else None
-                k = positions[name]
-                positions[name] += 1
-                answers.append(values[k] if values and k < len(values) else None)
+            if r.codebook_version_id == version_id:
+                answers = [None if np.isnan(v) else float(v) for v in matrix[position]]
+                position += 1
+            else:
+                answers = [None] * len(items)
             writer.writerow(
                 [
                     r.teacher_key,

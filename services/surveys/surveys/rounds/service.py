@@ -115,6 +115,10 @@ def put_round(
     changed = False
     if version.fingerprint != fingerprint:
         changed = True
+        old_version = {
+            "codebook_version": version.version,
+            "codebook_fingerprint": version.fingerprint,
+        }
         if version.frozen_at is None:
             # No export was parsed with it: correct it in place.
             version.codebook = codebook
@@ -142,7 +146,7 @@ def put_round(
             action=action,
             entity_type="round",
             entity_id=name.value,
-            old={"codebook_version": version.version, "codebook_fingerprint": version.fingerprint},
+            old=old_version,
             new={"codebook_version": rnd.codebook_version, "codebook_fingerprint": fingerprint},
         )
     for field in ("survey_id", "opens_on", "closes_on"):

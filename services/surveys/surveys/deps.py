@@ -32,31 +32,31 @@ __all__ = [
 ]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_storage(request: Request) -> ObjectStorage:
+async def get_storage(request: Request) -> ObjectStorage:
     return request.app.state.storage
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_recruitment(request: Request) -> RecruitmentClient:
+async def get_recruitment(request: Request) -> RecruitmentClient:
     return request.app.state.recruitment
 
 
-def get_randomisation(request: Request) -> RandomisationClient:
+async def get_randomisation(request: Request) -> RandomisationClient:
     return request.app.state.randomisation
 
 
-def get_pseudonymiser(request: Request) -> Pseudonymiser:
+async def get_pseudonymiser(request: Request) -> Pseudonymiser:
     return request.app.state.pseudonymiser
 
 
-def get_evaluator_bucket(request: Request) -> EvaluatorBucket | None:
+async def get_evaluator_bucket(request: Request) -> EvaluatorBucket | None:
     return request.app.state.evaluator_bucket
 
 

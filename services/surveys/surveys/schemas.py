@@ -24,10 +24,17 @@ from rlc_shared.types import IsoDate, Urn
 from surveys.formats import EXPORT_FORMATS, ExportFormat
 from surveys.models import ExportStatus, RoundName, UnmatchedStatus
 from surveys.scoring import Codebook, ScaleName
+from surveys.text import LINES, ONE_LINE
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-SurveyId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-FileName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=LINES)
+]
+SurveyId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=ONE_LINE)
+]
+FileName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=ONE_LINE)
+]
 
 
 # --- rounds ---------------------------------------------------------------------------------
@@ -166,7 +173,7 @@ class WebhookAccepted(BaseModel):
 
 
 class WebhookObject(StrictModel):
-    key: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = Field(
+    key: Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=ONE_LINE)] = Field(
         description="the export's key in the evaluator bucket configured for this service"
     )
 
@@ -297,9 +304,9 @@ class ResolveOut(UnmatchedPublic):
 class WithdrawalIn(StrictModel):
     """Delete a teacher's parsed responses. The address (or id) is hashed and discarded."""
 
-    email: Annotated[str, StringConstraints(min_length=3, max_length=320)] | None = Field(
-        None, description="the teacher's email as their responses gave it"
-    )
+    email: (
+        Annotated[str, StringConstraints(min_length=3, max_length=320, pattern=ONE_LINE)] | None
+    ) = Field(None, description="the teacher's email as their responses gave it")
     respondent_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
         None, description="or the respondent id, where the export has no teacher email"
     )

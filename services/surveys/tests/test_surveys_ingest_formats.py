@@ -197,3 +197,18 @@ def test_damage_found_part_way_says_what_was_written(sv: Any) -> None:
     assert "never closed" in export["errors"][0]["problem"]
     assert "up to row 41) were written" in export["errors"][1]["problem"]
     assert len(stored(sv)) == 40  # the one full chunk (40 rows here) before the damage
+
+
+def test_control_characters_deep_in_a_file_are_not_stored(sv: Any) -> None:
+    """Past the first 64 KiB a NUL is not seen by format detection; it must not reach a
+    database column (PostgreSQL text cannot hold it) nor stop the export."""
+    sv.put_round()
+    rows = sv.rows(emails(sv, 1000))
+    rows[-1]["Role"] = "Tea\x00cher\x07"
+    rows[-1]["ResponseId"] = "R_\x00last"
+    data = sv.fx.csv_export(rows, qualtrics=False)
+    assert data.index(b"\x00") > 64 * 1024
+    export = sv.ingest(data)
+    assert export["status"] == "done" and export["rows"] == 1000, export
+    last = max(stored(sv), key=lambda r: r.row)
+    assert (last.response_id, last.role) == ("R_last", "Teacher")

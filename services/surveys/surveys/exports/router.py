@@ -113,7 +113,7 @@ def upload_export(
 
 
 @router.get("/exports", response_model=Page[ExportPublic], dependencies=[requires("survey.read")])
-def list_exports(
+async def list_exports(
     session: SessionDep,
     page: PageDep,
     round: RoundName | None = None,
@@ -126,6 +126,6 @@ def list_exports(
 @router.get(
     "/exports/{export_id}", response_model=ExportPublic, dependencies=[requires("survey.read")]
 )
-def get_export(export_id: RowId, session: SessionDep) -> ExportPublic:
+async def get_export(export_id: RowId, session: SessionDep) -> ExportPublic:
     """One export: status, counts, links by kind, errors."""
     return queries.export_public(session, export_id=export_id)

@@ -37,6 +37,7 @@ from surveys.exports.bucket import EvaluatorBucket
 from surveys.models import Export, ExportStatus
 from surveys.schemas import ExportPublic, WebhookAccepted, WebhookEvent
 from surveys.signatures import verify_webhook
+from surveys.text import clean
 
 __all__ = ["StoredRaw", "receive_upload", "receive_webhook", "store_raw"]
 
@@ -283,7 +284,7 @@ def receive_upload(
     incoming = Incoming(
         round=round,
         survey_id=survey_id,
-        file_name=(file_name or "export").strip() or "export",
+        file_name=clean(file_name or "").strip() or "export",
         declared_format=declared_format,
         source="upload",
         webhook_id=None,

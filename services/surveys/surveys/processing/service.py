@@ -77,6 +77,7 @@ from surveys.processing.state import reset_counts
 from surveys.pseudonyms import Pseudonymiser, email_key
 from surveys.scoring import SCALE_NAMES, Codebook, CodebookColumns, score_frame
 from surveys.scoring.packing import pack
+from surveys.text import clean
 
 __all__ = ["Claim", "Processor", "WITHDRAWN_FROM", "worker_identity"]
 
@@ -142,7 +143,8 @@ def _problem(error: RowError) -> dict[str, Any]:
 
 
 def _text_id(value: Any) -> str | None:
-    """A response id as text: numbers from SPSS or Excel lose a trailing ``.0``."""
+    """A response id as text: numbers from SPSS or Excel lose a trailing ``.0``; control
+    characters (which no database text can hold, NUL above all) are removed."""
     if value is None:
         return None
     if isinstance(value, float):
@@ -150,7 +152,7 @@ def _text_id(value: Any) -> str | None:
             return None
         if value.is_integer():
             return str(int(value))
-    text = str(value).strip()
+    text = clean(str(value)).strip()
     return text or None
 
 
@@ -693,7 +695,7 @@ class Processor:
                 "email_domain": link.domain,
                 "email_display": link.display,
                 "reason": link.reason or "no-school",
-                "detail": (link.detail or "")[:500],
+                "detail": clean(link.detail or "")[:500],
                 "status": UnmatchedStatus.open.value,
                 "created_at": now,
                 "updated_at": now,
@@ -791,7 +793,7 @@ class Processor:
             entity_id=export.id,
             old={"status": previous},
             new={"status": ExportStatus.failed},
-            reason=str(problems[0].get("problem"))[:2000],
+            reason=clean(str(problems[0].get("problem")))[:2000],
         )
 
     def _release(self, claim: Claim, *, error: str | None, backoff: bool) -> None:

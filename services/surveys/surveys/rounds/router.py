@@ -13,7 +13,7 @@ router = APIRouter(prefix="/rounds", tags=["rounds"])
 
 
 @router.get("", response_model=RoundsPublic, dependencies=[requires("survey.read")])
-def list_rounds(session: SessionDep) -> RoundsPublic:
+async def list_rounds(session: SessionDep) -> RoundsPublic:
     """The rounds set up so far, with their current codebooks."""
     return service.list_rounds(session)
 
@@ -27,7 +27,7 @@ def put_round(
 
 
 @router.get("/{round}", response_model=RoundPublic, dependencies=[requires("survey.read")])
-def get_round(round: RoundPath, session: SessionDep) -> RoundPublic:
+async def get_round(round: RoundPath, session: SessionDep) -> RoundPublic:
     """A round, its current codebook and every codebook version."""
     return service.read_round(session, name=round)
 

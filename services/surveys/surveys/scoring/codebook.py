@@ -31,7 +31,13 @@ __all__ = [
 ScaleName = Literal["knowledge", "attitudes", "use"]
 SCALE_NAMES: Final[tuple[ScaleName, ...]] = ("knowledge", "attitudes", "use")
 
-ColumnName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# One line of text: a column name never holds a control character (nor can a database's text).
+ColumnName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$"
+    ),
+]
 
 
 def _repeated(names: Sequence[str]) -> list[str]:

@@ -20,7 +20,7 @@ ExportIdQuery = Annotated[int | None, Query(ge=1, le=ID_MAX, description="only t
 
 
 @router.get("", response_model=Page[UnmatchedPublic], dependencies=[requires("survey.read")])
-def list_unmatched(
+async def list_unmatched(
     session: SessionDep,
     page: PageDep,
     round: RoundName | None = None,

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from sqlmodel import Session, func, select
 
-from randomisation.db import serialise_sqlite_transactions
 from randomisation.models import Allocation, LogEntry, Notification
 from randomisation.runs import service as runs
 from randomisation.schemas import SchemeCreate
@@ -33,7 +32,6 @@ def main() -> int:
         url = os.environ.get("RLC_BENCH_DATABASE_URL") or f"sqlite:///{Path(tmp) / 'bench.db'}"
         upgrade(services.get("randomisation").directory, url)
         engine = make_engine(url)
-        serialise_sqlite_transactions(engine)
         rng = random.Random(2021)
         items = [
             {"urn": 100000 + i, "la_code": f"{800 + rng.randrange(STRATA)}", "name": f"S{i}"}

@@ -44,6 +44,10 @@ class RecruitmentClient(ServiceClient):
     def iter_local_authorities(self) -> Iterator[dict[str, Any]]:
         return self.iter_pages("/local-authorities")
 
+    def local_authority(self, la_code: str) -> dict[str, Any] | None:
+        """A registered LA with its Virtual School, or None if it has not registered."""
+        return self.get_or_none(f"/local-authorities/{la_code}")
+
     def schools_by_emails(self, emails: Sequence[str]) -> list[dict[str, Any]]:
         """For each address, in order, the school whose current or earlier GIAS email it is:
         ``{"email", "urn" (None if no school), "match": "current" | "historical" | None,

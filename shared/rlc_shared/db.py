@@ -43,6 +43,11 @@ def normalise_url(url: str) -> str:
     return url
 
 
+#: Execution option of a read-only request's session: on SQLite its transactions begin as a plain,
+#: deferred BEGIN beside the one writer.
+READ_ONLY = "rlc_read_only"
+
+
 def make_engine(url: str, **kw: Any) -> Engine:
     url = normalise_url(url)
     # Errors and logs never carry bound values (a school's name searched, an email looked up).
@@ -59,6 +64,20 @@ def make_engine(url: str, **kw: Any) -> Engine:
             # cannot be corrupted, a power cut may lose the last commits (the dev backend).
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+            # Let SQLAlchemy, not the driver, say when a transaction begins (below).
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # SQLite has one writer. A deferred transaction that read and then writes fails at
+            # once with "database is locked" if another writer got in between (no waiting: it
+            # would deadlock), so writers take the lock up front and wait their turn (BEGIN
+            # IMMEDIATE, up to the 30 s timeout). A read-only request's transaction only reads,
+            # and WAL lets it run beside the writer.
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kw.setdefault("pool_pre_ping", True)
@@ -70,7 +89,7 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def ping(engine: Engine) -> None:
-    with engine.connect() as conn:
+    with engine.execution_options(**{READ_ONLY: True}).connect() as conn:
         conn.execute(text("SELECT 1"))
 
 
@@ -110,9 +129,6 @@ def transaction(engine: Engine) -> Iterator[Session]:
             raise
 
 
-#: Execution option of a read-only request's session: a reader, so a backend that serialises
-#: writers (randomisation on SQLite) may begin its transactions as a plain, deferred BEGIN.
-READ_ONLY = "rlc_read_only"
 _READ_METHODS = frozenset({"GET", "HEAD"})
 
 

@@ -3,18 +3,38 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rlc_shared.errors import problem
 from rlc_shared.logging import request_id
 
 
+def _refuse_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+    elif isinstance(value, dict):
+        for item in value.values():
+            _refuse_nul(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _refuse_nul(item)
+    return value
+
+
 class StrictModel(BaseModel):
-    """Request bodies: unknown fields are a 422, so nobody can mass-assign ``arm`` or ``urn``."""
+    """Request bodies: unknown fields are a 422, so nobody can mass-assign ``arm`` or ``urn``;
+    text holding a NUL character is a 422 too (PostgreSQL cannot store it: it would be a 500)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return _refuse_nul(value)
 
 
 class _TooLarge(BaseException):
@@ -46,6 +66,9 @@ class BodySizeLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if b"%00" in scope.get("raw_path", b"") or b"%00" in scope.get("query_string", b""):
+            await self._refuse_nul(send)
             return
         limit = self._limit(scope["path"])
         announced = streamed = False
@@ -84,19 +107,31 @@ class BodySizeLimitMiddleware:
             if not started:
                 await self._reject(send, limit)
 
+    async def _refuse_nul(self, send: Send) -> None:
+        body = problem(
+            400,
+            "The request's path or query holds a NUL character (%00); remove it.",
+            code="bad-request",
+        )
+        await self._send_problem(send, 400, body)
+
     async def _reject(self, send: Send, limit: int) -> None:
         body = problem(
             413,
             f"The request body is larger than this endpoint accepts ({limit:,} bytes).",
             code="payload-too-large",
         )
+        await self._send_problem(send, 413, body)
+
+    @staticmethod
+    async def _send_problem(send: Send, status: int, body: dict[str, Any]) -> None:
         if request_id.get():
             body["request_id"] = request_id.get()
         raw = json.dumps(body).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/problem+json"),
                     (b"content-length", str(len(raw)).encode()),

@@ -48,5 +48,14 @@ def _iso_date(value: Any) -> Any:
     return value
 
 
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    return value
+
+
+#: Text from a form or a query: a NUL character is refused (PostgreSQL cannot store one).
+Text = Annotated[str, BeforeValidator(_no_nul)]
+
 IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso)]
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]

@@ -208,3 +208,13 @@ def test_openapi_documents_problem_responses(client: TestClient) -> None:
                 path,
                 status,
             )
+
+
+def test_nul_characters_are_refused_not_stored(client: TestClient, keys: Keys) -> None:
+    """PostgreSQL cannot store NUL: a body, path or query holding one is a 4xx, never a 500."""
+    resp = client.post(
+        "/nominations", json={"urn": 100001, "note": "a\x00b"}, headers=keys.headers()
+    )
+    assert "NUL" in problem(resp, 422)["errors"][0]["message"]
+    resp = client.get("/whoami?x=%00", headers=keys.headers())
+    assert "NUL" in problem(resp, 400)["detail"]

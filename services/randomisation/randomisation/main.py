@@ -8,7 +8,6 @@ from fastapi import FastAPI
 
 from randomisation.allocations.router import router as allocations_router
 from randomisation.config import Settings
-from randomisation.db import serialise_sqlite_transactions
 from randomisation.keys.service import KeyRegistration
 from randomisation.log.router import public_router as log_public_router
 from randomisation.log.router import router as log_router
@@ -27,7 +26,6 @@ log = logging.getLogger("randomisation")
 
 def on_startup(app: FastAPI, stack: AsyncExitStack) -> None:
     settings: Settings = app.state.settings
-    serialise_sqlite_transactions(app.state.engine)
     app.state.signer = load_signer(settings)
     # The one place the signing key is registered in the log: at start-up (retried until the
     # database is migrated; readiness reports it meanwhile).

@@ -36,7 +36,7 @@ def lock_log(session: Session) -> None:
     """Serialise appenders until this transaction ends, so the chain never forks.
 
     PostgreSQL: a transaction-scoped advisory lock. SQLite: every transaction already began with
-    ``BEGIN IMMEDIATE`` (see ``randomisation.db``), so this transaction is the only writer.
+    ``BEGIN IMMEDIATE`` (see ``rlc_shared.db.make_engine``), so this transaction is the only writer.
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOG_LOCK_KEY})

@@ -414,7 +414,9 @@ def import_upload(
     return _IMPORTERS[kind](
         session,
         stream=stream,
-        file_name=(file_name or "upload.csv")[:255],
+        # A file's name is what the client says: kept for people, without control characters.
+        file_name="".join(c for c in (file_name or "upload.csv") if c.isprintable())[:255]
+        or "upload.csv",
         sha256=sha256,
         size_bytes=size,
         storage_key=stored.key,

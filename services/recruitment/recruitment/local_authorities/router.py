@@ -28,6 +28,7 @@ from recruitment.schemas import (
 )
 from rlc_shared.pagination import Page, PageDep
 from rlc_shared.policy import requires
+from rlc_shared.types import Text
 
 router = APIRouter(prefix="/local-authorities", tags=["local authorities"])
 
@@ -87,7 +88,7 @@ def sign_data_sharing_agreement(
     storage: StorageDep,
     today: Today,
     signed_on: Annotated[dt.date, Form()],
-    reference: Annotated[str, Form(max_length=100)],
+    reference: Annotated[Text, Form(max_length=100)],
     document: Annotated[UploadFile, File(description="the signed agreement (PDF or image)")],
 ) -> LocalAuthorityPublic:
     """Record the signed data sharing agreement and store its document."""

@@ -36,7 +36,7 @@ from recruitment.schemas import (
 from recruitment.schools import queries, service
 from rlc_shared.pagination import Page, PageDep
 from rlc_shared.policy import requires
-from rlc_shared.types import UrnPath, UrnQuery
+from rlc_shared.types import Text, UrnPath, UrnQuery
 
 router = APIRouter(prefix="/schools", tags=["schools"])
 
@@ -52,7 +52,7 @@ async def list_schools(
     status: SchoolStatus | None = None,
     in_trial: bool | None = None,
     eligible: bool | None = None,
-    name: Annotated[str | None, Query(max_length=100, description="part of the name")] = None,
+    name: Annotated[Text | None, Query(max_length=100, description="part of the name")] = None,
     urn: UrnQuery = None,
     phase: Annotated[str | None, Query(max_length=60)] = None,
 ) -> Page[SchoolPublic]:
@@ -162,7 +162,7 @@ def record_school_consent(
     principal: CurrentPrincipal,
     storage: StorageDep,
     today: Today,
-    head_teacher_name: Annotated[str, Form(max_length=200)],
+    head_teacher_name: Annotated[Text, Form(max_length=200)],
     consent_date: Annotated[dt.date, Form()],
     random_allocation: Annotated[bool, Form()],
     evaluation: Annotated[bool, Form()],

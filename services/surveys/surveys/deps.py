@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from rlc_clients import RandomisationClient, RecruitmentClient
 from rlc_shared.auth import CurrentPrincipal
-from rlc_shared.db import SessionDep, TransactionsDep
+from rlc_shared.db import SessionDep, Transactions, TransactionsDep
 from rlc_shared.storage import ObjectStorage
 from surveys.config import Settings
 from surveys.exports.bucket import EvaluatorBucket
@@ -23,6 +23,8 @@ __all__ = [
     "EvaluatorBucketDep",
     "PseudonymiserDep",
     "RandomisationDep",
+    "ReadEngineDep",
+    "ReadTransactionsDep",
     "RecruitmentDep",
     "RoundPath",
     "SessionDep",
@@ -44,6 +46,16 @@ async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
+async def get_read_engine(request: Request) -> Engine:
+    """The engine of reads: its SQLite transactions begin deferred, beside the worker's writes."""
+    return request.app.state.read_engine
+
+
+async def get_read_transactions(request: Request) -> Transactions:
+    """Short read-only units of work, for reads that call another service in between."""
+    return Transactions(request.app.state.read_engine)
+
+
 async def get_recruitment(request: Request) -> RecruitmentClient:
     return request.app.state.recruitment
 
@@ -63,6 +75,8 @@ async def get_evaluator_bucket(request: Request) -> EvaluatorBucket | None:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StorageDep = Annotated[ObjectStorage, Depends(get_storage)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
+ReadEngineDep = Annotated[Engine, Depends(get_read_engine)]
+ReadTransactionsDep = Annotated[Transactions, Depends(get_read_transactions)]
 RecruitmentDep = Annotated[RecruitmentClient, Depends(get_recruitment)]
 RandomisationDep = Annotated[RandomisationClient, Depends(get_randomisation)]
 PseudonymiserDep = Annotated[Pseudonymiser, Depends(get_pseudonymiser)]

@@ -7,9 +7,9 @@ One export at a time per worker; several workers (threads or processes) share th
    codebook. PostgreSQL locks it ``FOR UPDATE SKIP LOCKED``; SQLite serialises the claim with
    ``BEGIN IMMEDIATE``. It becomes ``parsing`` under this worker's id, with the round's current
    codebook version, which is frozen from then on.
-2. **Check** the whole file first (CSV, JSON, SPSS: cheap), so a file damaged or cut short
-   part-way fails before any response is written. Excel is checked as it is read (its damage
-   shows when the workbook is opened; see the README).
+2. **Check** the whole file first where damage can stop it part-way (SPSS and JSON; a CSV
+   whose double quotes do not pair up), so a file cut short fails before any response is
+   written. Excel's damage shows when the workbook is opened (see ``_needs_check``).
 3. **Each chunk** (``chunk_rows`` responses): score it (vectorised), link its school emails with
    one bulk call to the recruitment service for the addresses not seen before in this export,
    look up the respondents' staff records (withdrawals) the same way, then write it in ONE

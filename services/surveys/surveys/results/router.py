@@ -11,12 +11,12 @@ from rlc_shared.policy import requires
 from rlc_shared.types import UrnQuery
 from surveys.deps import (
     CurrentPrincipal,
-    EngineDep,
     RandomisationDep,
+    ReadEngineDep,
+    ReadTransactionsDep,
     RecruitmentDep,
     RoundPath,
     SessionDep,
-    TransactionsDep,
 )
 from surveys.results import service
 from surveys.schemas import NonRespondingOut, RatesOut, ScalesOut
@@ -42,7 +42,7 @@ def get_scales(round: RoundPath, session: SessionDep) -> ScalesOut:
 )
 def get_response_rates(
     round: RoundPath,
-    transactions: TransactionsDep,
+    transactions: ReadTransactionsDep,
     randomisation: RandomisationDep,
     principal: CurrentPrincipal,
     by: Annotated[
@@ -71,7 +71,7 @@ def get_response_rates(
 )
 def get_non_responding_schools(
     round: RoundPath,
-    transactions: TransactionsDep,
+    transactions: ReadTransactionsDep,
     randomisation: RandomisationDep,
     recruitment: RecruitmentDep,
     principal: CurrentPrincipal,
@@ -99,7 +99,7 @@ def get_non_responding_schools(
     },
     dependencies=[requires("survey.read")],
 )
-def download_responses(round: RoundPath, engine: EngineDep) -> StreamingResponse:
+def download_responses(round: RoundPath, engine: ReadEngineDep) -> StreamingResponse:
     """The round's linked responses for the analysis: teacher pseudonym, school, scores."""
     return StreamingResponse(
         service.responses_csv(engine, round=round),

@@ -249,10 +249,12 @@ class Processor:
             rnd = session.get(SurveyRound, export.round)
             assert rnd is not None
             version = session.exec(
-                select(CodebookVersion).where(
+                select(CodebookVersion)
+                .where(
                     CodebookVersion.round == rnd.name,
                     CodebookVersion.version == rnd.codebook_version,
                 )
+                .with_for_update()  # a PUT changing it in place waits, then sees it frozen
             ).one()
             previous = export.status
             if export.survey_id and export.survey_id != rnd.survey_id:

@@ -39,12 +39,13 @@ def get_round(session: Session, *, name: str, lock: bool = False) -> SurveyRound
     return rnd
 
 
-def current_version(session: Session, *, rnd: SurveyRound) -> CodebookVersion:
-    return session.exec(
-        select(CodebookVersion).where(
-            CodebookVersion.round == rnd.name, CodebookVersion.version == rnd.codebook_version
-        )
-    ).one()
+def current_version(session: Session, *, rnd: SurveyRound, lock: bool = False) -> CodebookVersion:
+    """The round's current codebook version; ``lock``: against a worker freezing it meanwhile
+    (a claim locks it too), so a version is never changed in place once an export used it."""
+    stmt = select(CodebookVersion).where(
+        CodebookVersion.round == rnd.name, CodebookVersion.version == rnd.codebook_version
+    )
+    return session.exec(stmt.with_for_update() if lock else stmt).one()
 
 
 def current_codebook(
@@ -110,7 +111,7 @@ def put_round(
         )
         return rnd, True
 
-    version = current_version(session, rnd=rnd)
+    version = current_version(session, rnd=rnd, lock=True)
     before = _state(rnd, version.fingerprint)
     changed = False
     if version.fingerprint != fingerprint:

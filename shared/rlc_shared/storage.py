@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from rlc_shared.errors import NotFound
+from rlc_shared.errors import NotFound, ServiceUnavailable
 
 CHUNK = 1024 * 1024
 
@@ -97,6 +99,30 @@ class _HashingReader:
         return chunk
 
 
+@contextmanager
+def _reachable(action: str) -> Iterator[None]:
+    """An object store that cannot be reached (or fails on its side) is a 503 problem that says
+    so, never a 500: the request changed nothing and can simply be tried again."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        code = exc.response.get("Error", {}).get("Code", "")
+        if status >= 500 or code in ("SlowDown", "RequestTimeout", "ServiceUnavailable"):
+            raise ServiceUnavailable(
+                f"Object storage failed to {action} ({code or status}); nothing was changed. "
+                "Try again shortly."
+            ) from exc
+        raise
+    except BotoCoreError as exc:
+        raise ServiceUnavailable(
+            f"Object storage cannot be reached to {action} ({type(exc).__name__}); nothing was "
+            "changed. Try again shortly."
+        ) from exc
+
+
 class S3Storage:
     def __init__(
         self,
@@ -124,16 +150,18 @@ class S3Storage:
 
     def put(self, key: str, stream: BinaryIO, *, content_type: str) -> StoredObject:
         reader = _HashingReader(stream)
-        self.client.upload_fileobj(
-            reader, self.bucket, self._key(key), ExtraArgs={"ContentType": content_type}
-        )
+        with _reachable("store a file"):
+            self.client.upload_fileobj(
+                reader, self.bucket, self._key(key), ExtraArgs={"ContentType": content_type}
+            )
         return StoredObject(key=_safe_key(key), size=reader.size, sha256=reader.digest.hexdigest())
 
     def open(self, key: str) -> BinaryIO:
         from botocore.exceptions import ClientError
 
         try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            with _reachable("read a file"):
+                obj = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise NotFound(f"No stored document at {key}.") from exc
@@ -144,13 +172,17 @@ class S3Storage:
         from botocore.exceptions import ClientError
 
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            with _reachable("look up a file"):
+                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
             return True
-        except ClientError:
-            return False
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        with _reachable("delete a file"):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
 
 def storage_from_settings(settings: Any) -> ObjectStorage:

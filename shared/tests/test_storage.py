@@ -71,3 +71,25 @@ def test_s3_from_settings(s3_server: S3Server) -> None:
     assert [o["Key"] for o in listed["Contents"]] == ["exports/x.csv"]
     with pytest.raises(ValueError, match="S3_BUCKET"):
         storage_from_settings(Settings(storage_backend="s3"))
+
+
+def test_an_unreachable_store_is_a_503_problem_and_stores_nothing() -> None:
+    """No S3 server at the address (stopped, or not there yet): a clear 503, never a 500."""
+    import io as _io
+    import socket
+
+    from rlc_shared.errors import ServiceUnavailable
+    from rlc_shared.storage import S3Storage
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = S3Storage(bucket="nowhere", endpoint_url=f"http://127.0.0.1:{port}")
+    for call in (
+        lambda: store.put("a/b.pdf", _io.BytesIO(b"%PDF-1.4"), content_type="application/pdf"),
+        lambda: store.open("a/b.pdf"),
+        lambda: store.exists("a/b.pdf"),
+        lambda: store.delete("a/b.pdf"),
+    ):
+        with pytest.raises(ServiceUnavailable, match="cannot be reached"):
+            call()

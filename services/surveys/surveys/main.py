@@ -12,7 +12,6 @@ from rlc_shared.app import create_service_app
 from rlc_shared.audit_api import audit_router
 from rlc_shared.http import TokenProvider
 from surveys.config import Settings
-from surveys.db import serialise_sqlite_transactions
 from surveys.exports.bucket import EvaluatorBucket
 from surveys.exports.router import UPLOAD_PATHS
 from surveys.exports.router import public_router as webhook_router
@@ -30,7 +29,6 @@ SERVICE_DIR = Path(__file__).resolve().parent.parent
 
 def on_startup(app: FastAPI, stack: AsyncExitStack) -> None:
     settings: Settings = app.state.settings
-    serialise_sqlite_transactions(app.state.engine)
     tokens = TokenProvider.from_settings(settings)
     recruitment = RecruitmentClient(
         settings.recruitment_url,

@@ -18,6 +18,7 @@ PUBLIC = {
     "/redoc",
     "/openapi.json",
     "/.well-known/jwks.json",
+    "/webhooks/ipsos",  # signed with Standard Webhooks instead of a bearer token
 }
 
 

@@ -130,6 +130,8 @@ POLICY: dict[str, Action] = _actions(
     # --- surveys
     ("survey.manage", "manage rounds, codebooks, exports and the unmatched queue", True,
      {R.evaluator: ALL}),
+    ("survey.upload_export", "upload a survey export by hand", True,
+     {R.evaluator: ALL, R.trial_manager: ALL}),
     ("survey.read", "read rounds, exports, scores and pseudonymised responses", False,
      {R.evaluator: ALL, R.trial_manager: ALL, R.auditor: ALL, R.service: ALL}),
     ("survey.read_response_rates", "read response rates and non-responding schools", False,

@@ -18,12 +18,14 @@ from surveys.models import AuditEvent, Export, SurveyResponse, SurveyRound, Unma
 ALL, OWN_LA, OWN_SCHOOL = "all", "own_la", "own_school"
 LA, OTHER_LA = "202", "370"
 
-#: The specification: action → role → scope. The evaluator manages; the trial manager and the
+#: The specification: action → role → scope. The evaluator manages (a trial manager may also
+#: upload an export by hand); the trial manager and the
 #: auditor read everything; a Virtual School reads its LA's response rates and non-responders;
 #: a school its own response count; services read (analytics); nobody else.
 READERS = {"evaluator": ALL, "trial_manager": ALL, "auditor": ALL, "service": ALL}
 SPEC: dict[str, dict[str, str]] = {
     "survey.manage": {"evaluator": ALL},
+    "survey.upload_export": {"evaluator": ALL, "trial_manager": ALL},
     "survey.read": READERS,
     "survey.read_response_rates": READERS | {"virtual_school": OWN_LA, "school": OWN_SCHOOL},
     "audit.read": {"trial_manager": ALL, "auditor": ALL},
@@ -107,7 +109,7 @@ ENDPOINTS = [
     Endpoint("POST", "/rounds/pre/rescore", "survey.manage", kw=INVALID),
     Endpoint("GET", "/exports", "survey.read"),
     Endpoint("GET", "/exports/{export_id}", "survey.read"),
-    Endpoint("POST", "/exports", "survey.manage", kw=NO_FILE),
+    Endpoint("POST", "/exports", "survey.upload_export", kw=NO_FILE),
     Endpoint("GET", "/unmatched", "survey.read"),
     Endpoint("POST", "/unmatched/{item_id}/resolve", "survey.manage", kw=INVALID),
     Endpoint("POST", "/teachers/withdrawals", "survey.manage", kw=INVALID),

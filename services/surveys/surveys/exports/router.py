@@ -88,7 +88,7 @@ async def receive_ipsos_webhook(
     "/exports",
     status_code=202,
     response_model=ExportPublic,
-    dependencies=[requires("survey.manage")],
+    dependencies=[requires("survey.upload_export")],
 )
 def upload_export(
     transactions: TransactionsDep,

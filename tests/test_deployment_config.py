@@ -113,6 +113,10 @@ def secret_settings() -> frozenset[str]:
 
 
 def is_secret(name: str) -> bool:
+    # A ``..._FILE`` names where a mounted secret is, which is no secret (load_settings checks
+    # that it points into a mounted secret).
+    if name.endswith("_FILE"):
+        return False
     return bool(SECRET_KEY.search(name)) or name in secret_settings()
 
 

@@ -6,11 +6,18 @@ Two of them are secrets that production must set (the development defaults are r
 stand for teachers and school emails. Changing the pseudonym secret breaks the link between a
 teacher's pre and post answers (and between an unmatched email and its manual resolution), so it
 is set once per trial.
+
+A deployment mounts them as files instead (``SURVEYS_WEBHOOK_SECRETS_FILE``: one ``whsec_``
+secret per line; ``SURVEYS_PSEUDONYM_SECRET_FILE``), so they never sit in the environment. The
+webhook file is read on every delivery, so a rotated secret (a Kubernetes Secret volume updates
+in place) takes effect without a restart; both are read and checked once at start-up, so a bad
+file stops the service with a message naming it.
 """
 
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -41,6 +48,9 @@ class Settings(ServiceSettings):
     webhook_secrets: list[SecretStr] = Field(
         default_factory=lambda: [SecretStr(DEV_WEBHOOK_SECRET)]
     )
+    #: A file holding the webhook secrets, one per line (blank lines and ``#`` comments
+    #: ignored); when set it replaces ``SURVEYS_WEBHOOK_SECRETS``.
+    webhook_secrets_file: str | None = None
     #: Deliveries whose webhook-timestamp is further than this from now are refused.
     webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
     #: The largest webhook body read (an inline export is base64 in it: about 3/4 of this).
@@ -58,6 +68,8 @@ class Settings(ServiceSettings):
 
     #: The key of the pseudonyms (HMAC-SHA256) of teachers and school emails.
     pseudonym_secret: SecretStr = SecretStr(DEV_PSEUDONYM_SECRET)
+    #: A file holding the pseudonym key; when set it replaces ``SURVEYS_PSEUDONYM_SECRET``.
+    pseudonym_secret_file: str | None = None
 
     #: The parsing worker: whether it runs in this process, how often it looks for work, how
     #: long a claimed export may go without a heartbeat before another worker takes it over,
@@ -73,26 +85,66 @@ class Settings(ServiceSettings):
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:
-        secrets = [s.get_secret_value() for s in self.webhook_secrets]
+        for variable, path in (
+            ("SURVEYS_WEBHOOK_SECRETS_FILE", self.webhook_secrets_file),
+            ("SURVEYS_PSEUDONYM_SECRET_FILE", self.pseudonym_secret_file),
+        ):
+            if path is not None and self.is_production and not Path(path).is_file():
+                raise ValueError(f"{variable} names {path}, which is not a file")
+        # A file's content is checked when it is read (start-up and each delivery), because
+        # the file may only appear when the secret is mounted.
+        if self.webhook_secrets_file is None:
+            self._check_webhook_secrets(
+                [s.get_secret_value() for s in self.webhook_secrets], "SURVEYS_WEBHOOK_SECRETS"
+            )
+        if self.pseudonym_secret_file is None:
+            self._check_pseudonym_secret(
+                self.pseudonym_secret.get_secret_value(), "SURVEYS_PSEUDONYM_SECRET"
+            )
+        return self
+
+    def _check_webhook_secrets(self, secrets: list[str], source: str) -> None:
         if not secrets:
-            raise ValueError("SURVEYS_WEBHOOK_SECRETS must list at least one whsec_ secret")
+            raise ValueError(f"{source} must list at least one whsec_ secret")
         for position, secret in enumerate(secrets, start=1):
             try:
                 parse_webhook_secret(secret, position=position)
             except InvalidWebhookSecret as exc:
-                raise ValueError(str(exc)) from None
-        pseudonym = self.pseudonym_secret.get_secret_value()
-        if len(pseudonym) < MIN_PSEUDONYM_SECRET_CHARS:
-            raise ValueError(
-                f"SURVEYS_PSEUDONYM_SECRET must have at least {MIN_PSEUDONYM_SECRET_CHARS} "
-                "characters"
-            )
-        if self.is_production:
-            if DEV_WEBHOOK_SECRET in secrets:
-                raise ValueError("production must not accept the development webhook secret")
-            if pseudonym == DEV_PSEUDONYM_SECRET:
-                raise ValueError("production needs its own SURVEYS_PSEUDONYM_SECRET")
-        return self
+                raise ValueError(f"{source}: {exc}") from None
+        if self.is_production and DEV_WEBHOOK_SECRET in secrets:
+            raise ValueError(f"{source}: production must not accept the development webhook secret")
+
+    def _check_pseudonym_secret(self, secret: str, source: str) -> None:
+        if len(secret) < MIN_PSEUDONYM_SECRET_CHARS:
+            raise ValueError(f"{source} must have at least {MIN_PSEUDONYM_SECRET_CHARS} characters")
+        if self.is_production and secret == DEV_PSEUDONYM_SECRET:
+            raise ValueError(f"{source}: production needs its own pseudonym secret")
 
     def webhook_secret_values(self) -> list[str]:
-        return [s.get_secret_value() for s in self.webhook_secrets]
+        """The secrets a delivery may be signed with (the file's, read now, when one is set)."""
+        if self.webhook_secrets_file is None:
+            return [s.get_secret_value() for s in self.webhook_secrets]
+        lines = _read_secret_file(self.webhook_secrets_file, "SURVEYS_WEBHOOK_SECRETS_FILE")
+        secrets = [
+            line.strip()
+            for line in lines.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+        self._check_webhook_secrets(secrets, "SURVEYS_WEBHOOK_SECRETS_FILE")
+        return secrets
+
+    def pseudonym_secret_value(self) -> str:
+        if self.pseudonym_secret_file is None:
+            return self.pseudonym_secret.get_secret_value()
+        secret = _read_secret_file(
+            self.pseudonym_secret_file, "SURVEYS_PSEUDONYM_SECRET_FILE"
+        ).strip()
+        self._check_pseudonym_secret(secret, "SURVEYS_PSEUDONYM_SECRET_FILE")
+        return secret
+
+
+def _read_secret_file(path: str, variable: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{variable}: cannot read {path} ({type(exc).__name__})") from None

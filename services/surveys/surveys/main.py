@@ -46,7 +46,9 @@ def on_startup(app: FastAPI, stack: AsyncExitStack) -> None:
     stack.callback(randomisation.close)
     app.state.recruitment = recruitment
     app.state.randomisation = randomisation
-    app.state.pseudonymiser = Pseudonymiser(settings.pseudonym_secret.get_secret_value())
+    # Read (and checked) now, so a missing or malformed mounted secret stops the start-up.
+    settings.webhook_secret_values()
+    app.state.pseudonymiser = Pseudonymiser(settings.pseudonym_secret_value())
     app.state.evaluator_bucket = EvaluatorBucket.from_settings(settings)
     app.state.parsing_worker = None
     if settings.worker_enabled:

@@ -17,6 +17,7 @@ import binascii
 import hashlib
 import io
 import json
+import logging
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from sqlmodel import Session, col, select
 
 from rlc_shared.audit import utcnow
 from rlc_shared.db import Transactions
+from rlc_shared.errors import ServiceUnavailable
 from rlc_shared.storage import ObjectStorage
 from surveys.auditing import WEBHOOK_ACTOR, audit
 from surveys.config import Settings
@@ -38,6 +40,8 @@ from surveys.models import Export, ExportStatus
 from surveys.schemas import ExportPublic, WebhookAccepted, WebhookEvent
 from surveys.signatures import verify_webhook
 from surveys.text import clean
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["StoredRaw", "receive_upload", "receive_webhook", "store_raw"]
 
@@ -230,10 +234,19 @@ def receive_webhook(
 
     Nothing of the body is parsed before its signature holds.
     """
+    try:
+        secrets = settings.webhook_secret_values()
+    except ValueError as exc:
+        # The mounted secret went missing or bad after start-up: the platform retries later.
+        logger.error("webhook secrets unavailable: %s", exc)
+        raise ServiceUnavailable(
+            "The webhook secrets cannot be read right now, so nothing was verified or stored; "
+            "the delivery can be retried."
+        ) from None
     webhook_id = verify_webhook(
         body=body,
         headers=headers,
-        secrets=settings.webhook_secret_values(),
+        secrets=secrets,
         tolerance_seconds=settings.webhook_tolerance_seconds,
     )
     event = parse_event(body)

@@ -1,12 +1,20 @@
-"""Fixtures for the analytics service's tests: its real migrated database, an app whose clients
-reach the other services' contracts on a loopback server (`upstreams.FakeServices`), and ``api``,
-a driver that does what the evaluator does through the API."""
+"""Fixtures for the analytics service's tests.
+
+The analytics app runs in-process (``TestClient``) on its real migrated database. The four
+services it reads run as real processes on databases of their own, started once per test session
+and seeded through their public APIs with a small trial (`rlc_testkit.trial.build_trial`: GIAS,
+LAs, schools walked to every status, staff and consent, a randomisation run, an allocation in
+error and a school withdrawn, both questionnaire rounds pushed through the signed webhook, workshop
+cohorts, Zoom attendance, a frozen compliance rule, costs). Nothing of theirs is stubbed: a
+service "down" is its process stopped (`LiveTrial.down`), one "not deployed" a loopback address
+where nothing listens (`unreachable_url`). The tests only read the upstream services, so the trial
+is the same for every test.
+"""
 
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,30 +24,33 @@ from fastapi.testclient import TestClient
 from analytics.config import Settings
 from analytics.main import create_app
 from analytics.models import ServiceModel
+from rlc_shared.db import make_engine
 from rlc_testkit import Keys, wipe
+from rlc_testkit.trial import LiveTrial, TrialWorld, shared_trial
 
-# The tests import their fakes and data builders by name (pytest runs with --import-mode=importlib,
-# which puts no test folder on the path).
+# The tests import their driver by name (pytest runs with --import-mode=importlib, which puts no
+# test folder on the path).
 sys.path.insert(0, str(Path(__file__).parent))
-from analytics_fakes import FakeServices, FakeTrial, build_trial  # noqa: E402
-
-PLAN = {
-    "title": "RLC 2021/22 statistical analysis plan",
-    "outcomes": ["ks2_reading", "ks2_maths"],
-    "covariates": ["la", "ks1_prior"],
-    "subgroups": ["all", "cin", "lac"],
-    "teacher_outcomes": ["knowledge", "attitudes", "use"],
-    "compliance_rule_version": 1,
-    "effect_size_convention": "total_unconditional",
-}
+from analytics_driver import Api  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def fake_services() -> Iterator[FakeServices]:
-    services = FakeServices()
-    services.start()
-    yield services
-    services.stop()
+def live(
+    request: pytest.FixtureRequest,
+    keys: Keys,
+    database_factory: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> LiveTrial:
+    """Recruitment, randomisation, surveys and workshops, live, with the trial built in them."""
+    return shared_trial(
+        request, keys=keys, databases=database_factory, tmp_path_factory=tmp_path_factory
+    )
+
+
+@pytest.fixture(scope="session")
+def trial(live: LiveTrial) -> TrialWorld:
+    """What the trial in the upstream services is (the tests' expectations come from it)."""
+    return live.world
 
 
 @pytest.fixture(scope="session")
@@ -47,17 +58,17 @@ def settings(
     migrated_database,
     keys: Keys,
     tmp_path_factory: pytest.TempPathFactory,
-    fake_services: FakeServices,
+    live: LiveTrial,
 ) -> Settings:
     return Settings(
         database_url=migrated_database("analytics"),
         jwks_file=str(keys.jwks_file),
         storage_dir=str(tmp_path_factory.mktemp("storage-analytics")),
-        service_token=keys.token("service", sub="service:analytics", ttl_seconds=3600),
-        recruitment_url=fake_services.url,
-        randomisation_url=fake_services.url,
-        surveys_url=fake_services.url,
-        workshops_url=fake_services.url,
+        service_token=keys.token("service", sub="service:analytics", ttl_seconds=6 * 3600),
+        recruitment_url=live.url("recruitment"),
+        randomisation_url=live.url("randomisation"),
+        surveys_url=live.url("surveys"),
+        workshops_url=live.url("workshops"),
         outbound_retries=0,
         analysis_interval_seconds=0.05,
         upstream_page_size=7,  # small pages, so every list is read over several
@@ -65,88 +76,35 @@ def settings(
 
 
 @pytest.fixture
-def trial(fake_services: FakeServices) -> FakeTrial:
-    """The other services' data for this test (replace attributes to change what they say)."""
-    fake_services.trial = build_trial()
-    return fake_services.trial
+def open_app(settings: Settings, keys: Keys, trial: TrialWorld) -> Iterator[Callable[..., Api]]:
+    """Open an app (started, its worker running unless told otherwise) with settings changed
+    from the session's; every table is emptied once the test's apps are closed."""
+    opened: list[TestClient] = []
+
+    def open_(**changes: Any) -> Api:
+        client = TestClient(create_app(settings.model_copy(update=changes)))
+        client.__enter__()
+        opened.append(client)
+        return Api(client, keys, rule_version=trial.rule_version)
+
+    try:
+        yield open_
+    finally:
+        for client in reversed(opened):
+            client.__exit__(None, None, None)
+        engine = make_engine(settings.database_url)
+        try:
+            wipe(engine, ServiceModel.metadata)
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture
-def client(settings: Settings, trial: FakeTrial) -> Iterator[TestClient]:
-    """A client on a fresh app (its worker running); every table is emptied after the test."""
-    app = create_app(settings)
-    with TestClient(app) as test_client:
-        yield test_client
-        wipe(app.state.engine, ServiceModel.metadata)
-
-
-class Api:
-    """The evaluator's (and others') requests, with the checks every test needs."""
-
-    def __init__(self, client: TestClient, keys: Keys) -> None:
-        self.client = client
-        self.keys = keys
-        self._headers: dict[tuple[Any, ...], dict[str, str]] = {}
-
-    def headers(self, role: str | list[str] = "evaluator", **kw: Any) -> dict[str, str]:
-        key = (tuple(role) if isinstance(role, list) else role, *sorted(kw.items()))
-        if key not in self._headers:
-            self._headers[key] = self.keys.headers(role, **kw)
-        return self._headers[key]
-
-    def evaluator(self) -> dict[str, str]:
-        return self.headers("evaluator", sub="evaluator-eve")
-
-    @staticmethod
-    def ok(resp: Any, status: int | None = None) -> Any:
-        assert resp.status_code < 300 if status is None else resp.status_code == status, resp.text
-        return resp.json()
-
-    def register_plan(self, **changes: Any) -> dict[str, Any]:
-        return self.ok(
-            self.client.post("/plans", json=PLAN | changes, headers=self.evaluator()), 201
-        )
-
-    def frozen_plan(self, **changes: Any) -> dict[str, Any]:
-        plan = self.register_plan(**changes)
-        return self.ok(
-            self.client.post(f"/plans/{plan['version']}/freeze", headers=self.evaluator())
-        )
-
-    def import_outcomes(self, body: bytes, name: str = "outcomes.csv") -> Any:
-        return self.client.post(
-            "/outcomes/imports",
-            headers=self.evaluator(),
-            files={"file": (name, body, "text/csv")},
-        )
-
-    def request_analysis(self, **body: Any) -> dict[str, Any]:
-        resp = self.client.post("/analyses", json=body, headers=self.evaluator())
-        accepted = self.ok(resp, 202)
-        assert resp.headers["location"] == accepted["status_url"]
-        return accepted
-
-    def wait(self, status_url: str, *, timeout: float = 90.0) -> dict[str, Any]:
-        """Poll the status URL until the job is done or failed (fail the test after timeout)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            job = self.ok(self.client.get(status_url, headers=self.evaluator()))
-            if job["status"] in ("done", "failed"):
-                return job
-            if time.monotonic() > deadline:
-                pytest.fail(f"the analysis is still {job['status']} ({job['stage']})")
-            time.sleep(0.05)
-
-    def analyse(self, **body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Run an analysis to the end; (its final status, its report)."""
-        job = self.wait(self.request_analysis(**body)["status_url"])
-        assert job["status"] == "done", job
-        report = self.ok(
-            self.client.get("/report", params={"analysis": job["id"]}, headers=self.evaluator())
-        )
-        return job, report
+def api(open_app: Callable[..., Api]) -> Api:
+    """The evaluator's driver on an app with the session's settings."""
+    return open_app()
 
 
 @pytest.fixture
-def api(client: TestClient, keys: Keys) -> Api:
-    return Api(client, keys)
+def client(api: Api) -> TestClient:
+    return api.client

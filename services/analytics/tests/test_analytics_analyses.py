@@ -1,10 +1,12 @@
-"""Analyses end to end through the API: a job (202, status URL, progress) whose report has
-everything, labelled with its snapshot and plan; CONSORT counts that add up; inputs that are
-missing and models that do not converge reported as such, never as numbers; a job left running
-by a dead worker taken over and finished exactly once."""
+"""Analyses end to end through the API, on the trial in the live upstream services: a job (202,
+status URL, progress) whose report has everything, labelled with its snapshot and plan; CONSORT
+counts that add up and say what was built; inputs that are missing (a service's process stopped,
+or one not deployed) and models that do not converge reported as such, never as numbers; a job
+left running by a dead worker taken over and finished exactly once, from its snapshot."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import gzip
@@ -12,20 +14,19 @@ import hashlib
 import io
 import json
 from collections import Counter
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
-from analytics_fakes import pupil_rows, to_csv
-from fastapi.testclient import TestClient
+from analytics_driver import Api
 from sqlmodel import select
 
 from analytics.analyses import service as analyses_service
-from analytics.main import create_app
-from analytics.models import Analysis, AuditEvent, ServiceModel, Snapshot
-from conftest import Api
+from analytics.models import Analysis, AuditEvent, Snapshot
+from analytics.snapshots.sources import RESPONSE_RATE_FIELDS
 from rlc_shared.db import Transactions, transaction
-from rlc_testkit import wipe
 from rlc_testkit.recruitment import assert_problem
+from rlc_testkit.trial import pupil_rows, to_csv, unreachable_url
 
 NO_NUMBERS = ("result", "headline")
 
@@ -38,10 +39,23 @@ def _get(api: Api, path: str, role: str = "auditor", **params: Any) -> Any:
     return api.client.get(path, params=params, headers=api.headers(role))
 
 
-def test_the_report_has_everything_labelled(api, trial) -> None:
+def _rates(live, round_: str) -> list[dict[str, Any]]:
+    """The surveys service's own response rates by arm, as the evaluator reads them."""
+    with live.client("surveys") as sv:
+        resp = sv.get(
+            f"/rounds/{round_}/response-rates",
+            params={"by": "arm"},
+            headers=live.headers("evaluator", sub="evaluator-eve"),
+        )
+    assert resp.status_code == 200, resp.text
+    return [{k: r[k] for k in RESPONSE_RATE_FIELDS if k in r} for r in resp.json()["data"]]
+
+
+def test_the_report_has_everything_labelled(api, trial, live) -> None:
     plan = api.frozen_plan()
     rows = pupil_rows(trial, per_school=12, effect=3.0)
     imported = api.ok(api.import_outcomes(to_csv(rows)), 201)
+    assert imported["problems"] == [] and imported["usable_rows"] == len(rows)
     job, report = api.analyse(reason="main analysis")
     assert job["progress"] == 100 and job["stage"] == "done" and job["attempts"] == 1
     assert job["summary"] == {
@@ -66,22 +80,29 @@ def test_the_report_has_everything_labelled(api, trial) -> None:
     assert doc["plan"]["version"] == plan["version"]
     assert doc["outcome_import"]["sha256"] == imported["sha256"]
     text = gzip.decompress(content.content).decode()
-    for personal in ("Sam Head", "office@", "Teacher 0", rows[0]["pupil_id"]):
+    first = trial.staff[trial.urns()[0]][0]
+    for personal in ("Sam Head", "office@", first.name, first.email, rows[0]["pupil_id"]):
         assert personal not in text, f"{personal!r} in the snapshot"
     assert rows[0]["pupil_id"] not in json.dumps(report)
     # The snapshot's inputs are the trial as the services gave it.
-    assert len(doc["inputs"]["allocations"]["data"]) == len(trial.allocations)
-    assert doc["inputs"]["schools"]["count"] == len([s for s in trial.schools if s["status"]])
+    assert len(doc["inputs"]["allocations"]["data"]) == len(trial.arms)
+    assert doc["inputs"]["schools"]["count"] == len(trial.in_trial)
+    assert sorted(doc["inputs"]["staff"]["data"]) == sorted(str(u) for u in trial.urns())
 
     # CONSORT: every assessed school in exactly one terminal box, and the counts add up.
     consort = report["consort"]
+    assert consort["assessed"]["urns"] == trial.in_trial
     assert (
         consort["assessed"]["count"]
         == consort["excluded"]["count"] + consort["randomised"]["count"]
     )
+    excluded = consort["excluded"]
+    assert excluded["ineligible"]["urns"] == [trial.ineligible]
+    assert excluded["did_not_consent"]["urns"] == [trial.not_consented]
+    assert excluded["withdrew"]["urns"] == [trial.withdrew]
+    assert excluded["awaiting"]["urns"] == [trial.awaiting]
     terminal = [
-        consort["excluded"][k]["urns"]
-        for k in ("ineligible", "did_not_consent", "withdrew", "awaiting")
+        excluded[k]["urns"] for k in ("ineligible", "did_not_consent", "withdrew", "awaiting")
     ]
     for arm in consort["arms"].values():
         boxes = [
@@ -97,19 +118,30 @@ def test_the_report_has_everything_labelled(api, trial) -> None:
         terminal += boxes
     seen = Counter(urn for box in terminal for urn in box)
     assert set(seen) == set(consort["assessed"]["urns"]) and set(seen.values()) == {1}
-    assert sum(a["allocated"]["count"] for a in consort["arms"].values()) == len(trial.allocations)
+    assert sum(a["allocated"]["count"] for a in consort["arms"].values()) == len(trial.arms)
     for name, arm in consort["arms"].items():
-        schools = trial.urns(name)
-        assert arm["analysed"]["urns"] == sorted(schools)
+        assert arm["allocated"]["urns"] == trial.urns(name)
+        schools = trial.analysable(name)
+        assert arm["analysed"]["urns"] == schools
         assert arm["pupils"]["with_outcomes"] == 12 * len(schools)
-        assert arm["teachers"]["consented"] == 3 * len(schools)
-        answered = {
-            r["teacher"] for r in trial.rounds["pre"]["responses"] if trial.arm(r["urn"]) == name
-        }
-        assert arm["teachers"]["responded_pre"] == len(answered)
-    compliers = {d["urn"] for d in trial.dosage if d["complier"]}
-    assert consort["arms"]["intervention"]["received"]["received"]["urns"] == sorted(compliers)
+        assert arm["teachers"]["consented"] == trial.consented(trial.urns(name))
+        assert arm["teachers"]["responded_pre"] == len(trial.respondents("pre", trial.urns(name)))
+        assert arm["teachers"]["responded_post"] == len(trial.respondents("post", trial.urns(name)))
+    intervention = consort["arms"]["intervention"]
+    assert intervention["lost_to_follow_up"]["urns"] == [trial.withdrawn]
+    assert intervention["excluded_from_analysis"]["urns"] == [trial.in_error]
+    assert intervention["excluded_from_analysis"]["reasons"] == [
+        {"reason": "allocation in error", "count": 1}
+    ]
+    received = intervention["received"]
+    assert received["received"]["urns"] == sorted(trial.compliers)
+    assert received["not_received"]["urns"] == sorted(set(trial.enrolled) - trial.compliers)
+    # Never enrolled (the one in error and the withdrawn one could not be): no dosage, not known.
+    assert received["unknown"]["urns"] == sorted(
+        [trial.in_error, trial.withdrawn, *trial.unenrolled]
+    )
     assert set(consort["icc"]) == {"ks2_reading", "ks2_maths"}
+    assert consort["warnings"] == [] and report["warnings"] == []
 
     # ITT for every planned outcome and subgroup; the headline is the plan's convention.
     assert [(e["outcome"], e["subgroup"]) for e in report["impact"]] == [
@@ -126,20 +158,36 @@ def test_the_report_has_everything_labelled(api, trial) -> None:
         assert entry["result"]["covariates"] == ["la", "ks1_prior"]
     reading = report["impact"][0]["result"]
     assert reading["ci"][0] < 3.0 < reading["ci"][1], "the planted effect is within the CI"
-    assert reading["schools_per_arm"] == {"intervention": 10, "control": 10}
+    assert reading["schools_per_arm"] == {
+        "intervention": len(trial.analysable("intervention")),
+        "control": len(trial.analysable("control")),
+    }
     assert [e["status"] for e in report["teacher_impact"]] == ["estimated"] * 3
     assert report["teacher_impact"][0]["result"]["ci_method"] == "cluster-robust t (CR1)"
     assert [e["status"] for e in report["cace"]] == ["estimated"] * 2
-    assert report["cace"][0]["rule_version"] == 1
+    assert report["cace"][0]["rule_version"] == trial.rule_version
+    assert report["cace"][0]["intervention_schools_without_compliance"] == trial.unenrolled
 
     # Balance, costs, response and dosage.
     keys = {row["key"] for row in report["balance"]["rows"]}
     assert {"pupils", "percentage_fsm", "la:202", "la:370", "pre_knowledge"} <= keys
     costs = report["costs"]
-    # 12,000 once + 3 years x 6 h x 35.50 = 12,639 over three years: 4,213 a year, 10 schools.
-    assert costs["total_over_years"] == "12639.00" and costs["per_school"] == "421.30"
-    assert report["dosage"]["by_arm"]["intervention"]["schools"] == len(trial.dosage)
-    assert report["response_rates"]["pre"]["by_arm"] == trial.rounds["pre"]["rates"]
+    # 12,000 once + 3 years x 6 h x 35.50 = 12,639 over three years, shared by the intervention
+    # schools whose allocation stands (the one in error is not costed).
+    costed = len([u for u in trial.urns("intervention") if u != trial.in_error])
+    per_school = (Decimal("12639.00") / 3 / costed).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert costs["total_over_years"] == "12639.00" and costs["per_school"] == str(per_school)
+    assert report["dosage"]["by_arm"]["intervention"]["schools"] == len(trial.enrolled)
+    for round_ in ("pre", "post"):
+        rates = report["response_rates"][round_]["by_arm"]
+        assert rates == _rates(live, round_)
+        by_arm = {r["arm"]: r for r in rates}
+        for name in ("intervention", "control"):
+            answered = [
+                r for r in trial.responses if r.round == round_ and trial.arm(r.urn) == name
+            ]
+            assert by_arm[name]["schools"] == len(trial.urns(name))
+            assert by_arm[name]["responses"] == len(answered)
 
     # Tables and pictures, each labelled.
     for name, url in report["tables"].items():
@@ -168,19 +216,26 @@ def test_the_report_has_everything_labelled(api, trial) -> None:
     )
 
 
-@pytest.mark.parametrize("failure", ["down", "absent"])
-def test_surveys_unavailable_teacher_results_are_missing_not_numbers(api, trial, failure) -> None:
+SURVEY_INPUTS = {
+    f"{kind}_{r}" for kind in ("responses", "response_rates", "scales") for r in ("pre", "post")
+}
+
+
+@pytest.mark.parametrize("failure", ["down", "not deployed"])
+def test_surveys_unavailable_teacher_results_are_missing_not_numbers(
+    open_app, live, trial, failure
+) -> None:
+    """Its process stopped, or an address where no surveys service was ever deployed."""
+    api = open_app(**({"surveys_url": unreachable_url()} if failure == "not deployed" else {}))
     api.frozen_plan()
     api.ok(api.import_outcomes(to_csv(pupil_rows(trial, per_school=6))), 201)
-    getattr(trial, failure).add("surveys")
-    job, report = api.analyse()
+    with live.down("surveys") if failure == "down" else contextlib.nullcontext():
+        job, report = api.analyse()
     missing = {m["input"]: m for m in report["missing_inputs"]}
-    assert set(missing) == {
-        f"{kind}_{r}" for kind in ("responses", "response_rates", "scales") for r in ("pre", "post")
-    }
+    assert set(missing) == SURVEY_INPUTS
     assert job["summary"]["missing_inputs"] == sorted(missing)
-    reason = missing["responses_pre"]["reason"]
-    assert "surveys service answered" in reason
+    for entry in missing.values():
+        assert "The surveys service could not be reached" in entry["reason"], entry
     assert missing["responses_pre"]["source"] == "surveys GET /rounds/pre/responses.csv"
     for entry in report["teacher_impact"]:
         assert entry["status"] == "missing_input" and "responses_pre missing" in entry["message"]
@@ -196,12 +251,14 @@ def test_surveys_unavailable_teacher_results_are_missing_not_numbers(api, trial,
     assert [r["status"] for r in rows] == ["missing_input"] * 3 and rows[0]["g"] == ""
 
 
-def test_workshops_not_deployed_cace_costs_and_dosage_are_missing(api, trial) -> None:
+def test_workshops_not_deployed_cace_costs_and_dosage_are_missing(open_app, trial) -> None:
+    api = open_app(workshops_url=unreachable_url())
     api.frozen_plan()
     api.ok(api.import_outcomes(to_csv(pupil_rows(trial, per_school=6))), 201)
-    trial.absent.add("workshops")
     _, report = api.analyse()
-    assert {m["input"] for m in report["missing_inputs"]} == {"dosage", "costs"}
+    missing = {m["input"]: m["reason"] for m in report["missing_inputs"]}
+    assert set(missing) == {"dosage", "costs"}
+    assert all("The workshops service could not be reached" in r for r in missing.values())
     for entry in report["cace"]:
         assert entry["status"] == "missing_input" and "dosage missing" in entry["message"]
         assert not set(NO_NUMBERS) & set(entry)
@@ -215,12 +272,17 @@ def test_workshops_not_deployed_cace_costs_and_dosage_are_missing(api, trial) ->
     assert _csv(_get(api, "/report/tables/costs.csv")) == []
 
 
-def test_randomisation_down_no_itt_and_consort_says_so(api, trial) -> None:
+def test_randomisation_down_no_itt_and_consort_says_so(api, live, trial) -> None:
     api.frozen_plan()
     api.ok(api.import_outcomes(to_csv(pupil_rows(trial, per_school=6))), 201)
-    trial.down.add("randomisation")
-    _, report = api.analyse()
-    assert {m["input"] for m in report["missing_inputs"]} == {"allocations"}
+    with live.down("randomisation"):
+        _, report = api.analyse()
+    missing = {m["input"]: m["reason"] for m in report["missing_inputs"]}
+    # The surveys service counts response rates against randomisation's allocations, so it
+    # cannot give them either (it says so: a 503 naming randomisation).
+    assert set(missing) == {"allocations", "response_rates_pre", "response_rates_post"}
+    assert "The randomisation service could not be reached" in missing["allocations"]
+    assert "randomisation" in missing["response_rates_pre"]
     for section in ("impact", "cace", "teacher_impact"):
         for entry in report[section]:
             assert entry["status"] == "missing_input", entry
@@ -228,21 +290,25 @@ def test_randomisation_down_no_itt_and_consort_says_so(api, trial) -> None:
             assert not set(NO_NUMBERS) & set(entry)
     assert "allocations" in report["consort"]["missing_inputs"]
     # CONSORT falls back on recruitment's record of who was randomised to which arm.
-    assert report["consort"]["randomised"]["count"] == len(trial.allocations)
+    assert report["consort"]["randomised"]["count"] == len(trial.arms)
+    for name, arm in report["consort"]["arms"].items():
+        assert arm["allocated"]["urns"] == trial.urns(name)
     assert report["balance"]["status"] == "missing_input"
     assert report["costs"]["status"] == "missing_input"
 
 
-def test_recruitment_down_is_reported_and_the_rest_still_runs(api, trial) -> None:
+def test_recruitment_down_is_reported_and_the_rest_still_runs(api, live, trial) -> None:
     api.frozen_plan()
     api.ok(api.import_outcomes(to_csv(pupil_rows(trial, per_school=6))), 201)
-    trial.down.add("recruitment")
-    _, report = api.analyse()
+    with live.down("recruitment"):
+        _, report = api.analyse()
     missing = {m["input"]: m["reason"] for m in report["missing_inputs"]}
     assert set(missing) == {"schools", "staff"}
+    assert "The recruitment service could not be reached" in missing["schools"]
     assert missing["staff"] == "not read: the schools themselves are missing"
     assert any("unknown to recruitment" in w for w in report["consort"]["warnings"])
-    assert report["consort"]["assessed"]["count"] == len(trial.allocations)
+    # Only the allocated schools are known: randomisation's allocations.
+    assert report["consort"]["assessed"]["urns"] == trial.urns()
     assert {e["status"] for e in report["impact"]} == {"estimated"}
     assert report["balance"]["status"] == "missing_input"
     assert report["costs"]["status"] == "present" and report["costs"]["per_pupil"] is None
@@ -250,13 +316,8 @@ def test_recruitment_down_is_reported_and_the_rest_still_runs(api, trial) -> Non
 
 def test_a_model_that_does_not_converge_is_reported_as_such(api, trial) -> None:
     api.frozen_plan(subgroups=["all"])
-    control = trial.urns("control")[:1]
-    rows = [
-        r
-        for r in pupil_rows(trial, per_school=5)
-        if r["urn"] in control + trial.urns("intervention")[:2]
-    ]
-    api.ok(api.import_outcomes(to_csv(rows)), 201)
+    schools = trial.analysable("control")[:1] + trial.analysable("intervention")[:2]
+    api.ok(api.import_outcomes(to_csv(pupil_rows(trial, urns=schools, per_school=5))), 201)
     job, report = api.analyse()
     for entry in report["impact"]:
         assert entry["status"] == "not_converged"
@@ -274,27 +335,33 @@ def test_a_model_that_does_not_converge_is_reported_as_such(api, trial) -> None:
 
 
 def test_the_compliance_rule_must_be_the_plans(api, trial) -> None:
-    api.frozen_plan(compliance_rule_version=2)
+    absent = trial.rule_version + 90
+    api.frozen_plan(compliance_rule_version=absent)
     api.ok(api.import_outcomes(to_csv(pupil_rows(trial, per_school=6))), 201)
     _, report = api.analyse()
     (missing,) = report["missing_inputs"]
-    assert missing["input"] == "dosage" and missing["source"].endswith("?rule_version=2")
-    assert "no compliance rule version 2" in missing["reason"]
+    assert missing["input"] == "dosage" and missing["source"].endswith(f"?rule_version={absent}")
+    assert f"no compliance rule version {absent}" in missing["reason"]
     for entry in report["cace"]:
         assert entry["status"] == "missing_input" and "dosage missing" in entry["message"]
     assert "dosage missing" in report["consort"]["reasons_not_known"]["compliance"]
 
-    # A rule that exists, under which no school has a verdict yet (nobody enrolled).
-    trial.rules.add(3)
-    api.frozen_plan(compliance_rule_version=3)
-    api.ok(api.import_outcomes(to_csv(pupil_rows(trial, per_school=6))), 201)
+    # The rule exists, but no intervention school with outcomes has a verdict under it: only
+    # the schools never enrolled (and the control schools) are in the file.
+    api.frozen_plan()
+    schools = trial.unenrolled + trial.analysable("control")
+    api.ok(api.import_outcomes(to_csv(pupil_rows(trial, urns=schools, per_school=6))), 201)
     _, report = api.analyse()
     assert report["missing_inputs"] == []
+    assert {e["status"] for e in report["impact"]} == {"estimated"}
     for entry in report["cace"]:
         assert entry["status"] == "missing_input"
-        assert "no intervention school analysed has a compliance verdict" in entry["message"]
+        assert (
+            "no intervention school analysed has a compliance verdict under rule "
+            f"{trial.rule_version}" in entry["message"]
+        )
     received = report["consort"]["arms"]["intervention"]["received"]
-    assert received["unknown"]["count"] == len(trial.urns("intervention"))
+    assert received["received"]["urns"] == sorted(trial.compliers)
 
     api.frozen_plan(compliance_rule_version=None)
     api.ok(api.import_outcomes(to_csv(pupil_rows(trial, per_school=6))), 201)
@@ -311,13 +378,14 @@ def test_without_outcomes_pupil_results_are_missing(api, trial) -> None:
     assert "pupil_outcomes" in {m["input"] for m in report["missing_inputs"]}
     assert {e["status"] for e in report["impact"] + report["cace"]} == {"missing_input"}
     assert report["impact"][0]["message"] == "no pupil outcomes were imported under this plan"
-    for arm in report["consort"]["arms"].values():
-        assert arm["analysis_pending"]["count"] == arm["allocated"]["count"]
+    for name, arm in report["consort"]["arms"].items():
+        # The withdrawn school is lost and the one in error excluded; the rest wait for outcomes.
+        assert arm["analysis_pending"]["urns"] == trial.analysable(name)
     assert report["outcome_data"]["status"] == "missing_input"
     assert {e["status"] for e in report["teacher_impact"]} == {"estimated"}
 
 
-def test_reports_before_any_analysis_finished(api, trial) -> None:
+def test_reports_before_any_analysis_finished(api) -> None:
     assert_problem(_get(api, "/report"), 404, "No analysis has finished yet", "POST /analyses")
     assert_problem(_get(api, "/report/tables/impact.csv"), 404, "No analysis has finished")
     unknown = "0" * 32
@@ -330,12 +398,9 @@ def test_reports_before_any_analysis_finished(api, trial) -> None:
 
 
 @pytest.fixture
-def paused(settings, trial, keys):
+def paused(open_app) -> Api:
     """An app whose worker does not run: jobs wait, as if every worker had died."""
-    app = create_app(settings.model_copy(update={"analysis_worker_enabled": False}))
-    with TestClient(app) as test_client:
-        yield Api(test_client, keys)
-        wipe(app.state.engine, ServiceModel.metadata)
+    return open_app(analysis_worker_enabled=False)
 
 
 def _stall(engine, analysis_id: str, *, attempts: int | None = None) -> None:
@@ -361,19 +426,24 @@ def _claim(engine) -> analyses_service.Claim:
     return claim
 
 
-def _finish_with_a_worker(settings, keys, analysis_id: str) -> tuple[dict, list[AuditEvent]]:
-    app = create_app(settings)
-    with TestClient(app) as test_client:
-        api = Api(test_client, keys)
-        job = api.wait(f"/analyses/{analysis_id}")
-        with transaction(app.state.engine) as session:
-            events = list(
-                session.exec(select(AuditEvent).where(AuditEvent.entity_id == analysis_id)).all()
-            )
+def _finish_with_a_worker(
+    open_app, analysis_id: str, **changes: Any
+) -> tuple[dict, list[AuditEvent]]:
+    api = open_app(**changes)
+    job = api.wait(f"/analyses/{analysis_id}")
+    with transaction(api.client.app.state.engine) as session:
+        events = list(
+            session.exec(select(AuditEvent).where(AuditEvent.entity_id == analysis_id)).all()
+        )
     return job, events
 
 
-def test_a_job_left_running_by_a_dead_worker_is_finished_once(paused, settings, keys, trial):
+#: A worker that could pull no input at all: every upstream service at an address where
+#: nothing listens.
+NOWHERE = ("recruitment_url", "randomisation_url", "surveys_url", "workshops_url")
+
+
+def test_a_job_left_running_by_a_dead_worker_is_finished_once(paused, open_app, trial):
     paused.frozen_plan()
     paused.ok(paused.import_outcomes(to_csv(pupil_rows(trial, per_school=6))), 201)
     accepted = paused.request_analysis()
@@ -393,14 +463,12 @@ def test_a_job_left_running_by_a_dead_worker_is_finished_once(paused, settings, 
         paused.ok(paused.client.get(accepted["status_url"], headers=paused.evaluator()))["status"]
         == "running"
     )
-    # Meanwhile the services' data changed: the restarted job must analyse its snapshot.
-    trial.down.add("surveys")
-    requests_before = len(trial.seen)
-
-    job, events = _finish_with_a_worker(settings, keys, accepted["id"])
+    # The worker that takes over can reach no other service: the job must analyse its stored
+    # snapshot (had it pulled again, every input would be missing from the report).
+    nowhere = {name: unreachable_url() for name in NOWHERE}
+    job, events = _finish_with_a_worker(open_app, accepted["id"], **nowhere)
     assert job["status"] == "done" and job["attempts"] == 2
     assert job["snapshot_id"] == snapshot.id
-    assert len(trial.seen) == requests_before, "no input was pulled again"
     actions = [e.action for e in events]
     assert actions == ["analysis.requested", "analysis.taken_over", "analysis.completed"]
     with transaction(engine) as session:
@@ -410,13 +478,13 @@ def test_a_job_left_running_by_a_dead_worker_is_finished_once(paused, settings, 
     assert doc["id"] == snapshot.id
 
 
-def test_a_job_that_keeps_dying_is_failed_with_a_reason(paused, settings, keys, trial) -> None:
+def test_a_job_that_keeps_dying_is_failed_with_a_reason(paused, open_app) -> None:
     paused.frozen_plan()
     accepted = paused.request_analysis()
     engine = paused.client.app.state.engine
     _claim(engine)
     _stall(engine, accepted["id"], attempts=3)
-    job, events = _finish_with_a_worker(settings, keys, accepted["id"])
+    job, events = _finish_with_a_worker(open_app, accepted["id"])
     assert job["status"] == "failed" and "Stopped after 3 attempt(s)" in job["error"]
     assert events[-1].action == "analysis.failed"
     assert_problem(
@@ -428,7 +496,7 @@ def test_a_job_that_keeps_dying_is_failed_with_a_reason(paused, settings, keys, 
     )
 
 
-def test_a_queued_job_has_no_report_yet(paused, trial) -> None:
+def test_a_queued_job_has_no_report_yet(paused) -> None:
     paused.frozen_plan()
     accepted = paused.request_analysis()
     job = paused.ok(paused.client.get(accepted["status_url"], headers=paused.evaluator()))
@@ -441,37 +509,27 @@ def test_a_queued_job_has_no_report_yet(paused, trial) -> None:
     assert [a["id"] for a in listed["data"]] == [accepted["id"]]
 
 
-def test_on_s3_storage(settings, trial, keys, s3_server) -> None:
+def test_on_s3_storage(open_app, trial, s3_server) -> None:
     """The same run with the outcomes, snapshot and outputs in an S3 bucket (moto over HTTP)."""
-    s3 = settings.model_copy(
-        update={
-            "storage_backend": "s3",
-            "s3_bucket": s3_server.bucket,
-            "s3_endpoint_url": s3_server.endpoint_url,
-            "s3_prefix": "analytics-test",
-        }
+    api = open_app(
+        storage_backend="s3",
+        s3_bucket=s3_server.bucket,
+        s3_endpoint_url=s3_server.endpoint_url,
+        s3_prefix="analytics-test",
     )
-    app = create_app(s3)
-    with TestClient(app) as test_client:
-        try:
-            api = Api(test_client, keys)
-            api.frozen_plan()
-            body = to_csv(pupil_rows(trial, per_school=6))
-            api.ok(api.import_outcomes(body), 201)
-            job, report = api.analyse()
-            content = api.client.get(
-                f"/snapshots/{job['snapshot_id']}/content", headers=api.evaluator()
-            )
-            assert hashlib.sha256(content.content).hexdigest() == job["snapshot_sha256"]
-            png = _get(api, report["pictures"]["consort"]["png"])
-            assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
-            keys_in_bucket = {
-                o["Key"]
-                for o in s3_server.client().list_objects_v2(
-                    Bucket=s3_server.bucket, Prefix="analytics-test/"
-                )["Contents"]
-            }
-            assert f"analytics-test/analyses/{job['id']}/report.json" in keys_in_bucket
-            assert any(k.endswith("/raw.csv") for k in keys_in_bucket)
-        finally:
-            wipe(app.state.engine, ServiceModel.metadata)
+    api.frozen_plan()
+    body = to_csv(pupil_rows(trial, per_school=6))
+    api.ok(api.import_outcomes(body), 201)
+    job, report = api.analyse()
+    content = api.client.get(f"/snapshots/{job['snapshot_id']}/content", headers=api.evaluator())
+    assert hashlib.sha256(content.content).hexdigest() == job["snapshot_sha256"]
+    png = _get(api, report["pictures"]["consort"]["png"])
+    assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    keys_in_bucket = {
+        o["Key"]
+        for o in s3_server.client().list_objects_v2(
+            Bucket=s3_server.bucket, Prefix="analytics-test/"
+        )["Contents"]
+    }
+    assert f"analytics-test/analyses/{job['id']}/report.json" in keys_in_bucket
+    assert any(k.endswith("/raw.csv") for k in keys_in_bucket)

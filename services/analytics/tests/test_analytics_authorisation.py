@@ -11,13 +11,19 @@ data (the outcome imports, the stored snapshots) is the evaluator's alone.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from analytics_fakes import pupil_rows, to_csv
+from analytics_driver import Api
+from fastapi.testclient import TestClient
 
-from conftest import Api
+from analytics.main import create_app
+from analytics.models import ServiceModel
+from rlc_shared.db import make_engine
+from rlc_testkit import wipe
+from rlc_testkit.trial import pupil_rows, to_csv
 
 ALL = "all"
 READERS = {"evaluator": ALL, "trial_manager": ALL, "auditor": ALL}
@@ -101,7 +107,24 @@ ENDPOINTS = [
 ]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def api(settings, keys, trial) -> Iterator[Api]:
+    """One app for the module (the objects below are made once; every test leaves them as they
+    were); its tables are emptied at the end."""
+    client = TestClient(create_app(settings))
+    client.__enter__()
+    try:
+        yield Api(client, keys, rule_version=trial.rule_version)
+    finally:
+        client.__exit__(None, None, None)
+        engine = make_engine(settings.database_url)
+        try:
+            wipe(engine, ServiceModel.metadata)
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture(scope="module")
 def world(api: Api, trial) -> dict[str, list[Any]]:
     """Two plans (one frozen), two outcome imports, two finished analyses with snapshots."""
     objects: dict[str, list[Any]] = {"plan": [], "import": [], "analysis": [], "snapshot": []}

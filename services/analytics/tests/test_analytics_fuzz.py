@@ -1,12 +1,12 @@
 """Schemathesis against the analytics service's own OpenAPI, on a seeded service (a frozen plan,
-an outcome import, a finished analysis), as the evaluator (everything reachable) and as an
-auditor (reads only). No 5xx, every status documented, every response as documented."""
+an outcome import, a finished analysis of the trial in the live upstream services), as the
+evaluator (everything reachable) and as an auditor (reads only). No 5xx, every status
+documented, every response as documented."""
 
 from __future__ import annotations
 
-from analytics_fakes import pupil_rows, to_csv
-
 from rlc_testkit.fuzz import fuzz
+from rlc_testkit.trial import pupil_rows, to_csv
 
 
 def test_no_server_error_and_responses_as_documented(api, trial) -> None:

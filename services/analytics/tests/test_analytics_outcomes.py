@@ -1,6 +1,7 @@
-"""Pupil outcomes in: every kind of bad row counted with examples, never dropped silently; CSV in
-its usual encodings and separators, Parquet; unreadable files refused with what was found; the
-raw file and its normalised copy kept in storage; recruitment down refuses the import clearly."""
+"""Pupil outcomes in: every kind of bad row counted with examples, never dropped silently (URNs
+checked against the live recruitment service's trial schools); CSV in its usual encodings and
+separators, Parquet; unreadable files refused with what was found; the raw file and its
+normalised copy kept in storage; recruitment's process stopped refuses the import clearly."""
 
 from __future__ import annotations
 
@@ -11,28 +12,28 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from analytics_fakes import pupil_rows, to_csv
 
 from analytics.outcomes import validation
 from analytics.records import AllocationRecord, SchoolRecord
 from rlc_testkit.recruitment import assert_problem
+from rlc_testkit.trial import pupil_rows, to_csv
 
 GOOD_PER_SCHOOL = 3
 
 
 def _bad_rows(trial) -> list[dict]:
-    """One row of each kind of problem, after three good pupils of each school."""
-    good = pupil_rows(trial, per_school=GOOD_PER_SCHOOL)
+    """One row of each kind of problem, after three good pupils of every allocated school (the
+    withdrawn one and the one whose allocation is in error included)."""
+    good = pupil_rows(trial, urns=trial.urns(), per_school=GOOD_PER_SCHOOL)
     first = good[0]
-    withdrawn = trial.schools[1]["urn"]
     row = dict(first) | {"cin": 1, "lac": 0}
     extra = [
         row | {"pupil_id": "X-unknown", "urn": 999_001},
         row | {"pupil_id": "X-range", "ks2_reading": 130},
         row | {"pupil_id": "X-text", "ks2_maths": "absent"},
         row | {"pupil_id": first["pupil_id"]},  # a duplicate of the first pupil
-        row | {"pupil_id": "X-withdrawn", "urn": withdrawn},
-        row | {"pupil_id": "X-not-randomised", "urn": trial.schools[-3]["urn"]},
+        row | {"pupil_id": "X-withdrawn", "urn": trial.withdrawn},
+        row | {"pupil_id": "X-not-randomised", "urn": trial.ineligible},
         row | {"pupil_id": "X-neither", "cin": 0, "lac": 0},
         row | {"pupil_id": "X-year5", "year_group": 5},
         row | {"pupil_id": "X-flag", "cin": "maybe"},
@@ -40,6 +41,8 @@ def _bad_rows(trial) -> list[dict]:
         row | {"pupil_id": "", "urn": first["urn"]},
         row | {"pupil_id": "X-urn", "urn": "12AB"},
         row | {"pupil_id": "X-prior", "ks1_prior": "n/a"},
+        # In GIAS, never nominated: recruitment does not have it in the trial.
+        row | {"pupil_id": "X-outside", "urn": trial.outside},
     ]
     return good + extra
 
@@ -49,12 +52,8 @@ def _problems(imported: dict) -> dict[str, dict]:
 
 
 def test_every_problem_is_counted_with_examples(api, trial) -> None:
-    trial.schools[1] |= {
-        "status": "withdrawn",
-        "withdrawn_from_status": "randomised",
-        "withdrawal_reason": "Head teacher left",
-    }
     rows = _bad_rows(trial)
+    good = len(trial.urns()) * GOOD_PER_SCHOOL
     api.frozen_plan()
     imported = api.ok(api.import_outcomes(to_csv(rows)), 201)
     problems = _problems(imported)
@@ -70,7 +69,7 @@ def test_every_problem_is_counted_with_examples(api, trial) -> None:
         "out_of_range_score": 1,
         "invalid_prior": 1,
         "duplicate_pupil": 2,
-        "unknown_urn": 1,
+        "unknown_urn": 2,
         "school_not_randomised": 1,
         # the withdrawn school's own pupils and the extra row placed there
         "withdrawn_school": GOOD_PER_SCHOOL + 1,
@@ -80,21 +79,24 @@ def test_every_problem_is_counted_with_examples(api, trial) -> None:
     assert imported["usable_rows"] == len(rows) - excluded
     unknown = problems["unknown_urn"]
     assert unknown["examples"] == [
+        {"row": good + 1, "urn": 999_001, "pupil_id": "X-unknown", "column": None, "value": None},
         {
-            "row": GOOD_PER_SCHOOL * 20 + 1,
-            "urn": 999_001,
-            "pupil_id": "X-unknown",
+            "row": good + 14,
+            "urn": trial.outside,
+            "pupil_id": "X-outside",
             "column": None,
             "value": None,
-        }
+        },
     ]
     assert "not a school in the trial" in unknown["effect"]
     rng = problems["out_of_range_score"]["examples"][0]
     assert rng["column"] == "ks2_reading" and rng["value"] == "130"
     assert "treated as missing" in problems["out_of_range_score"]["effect"]
     duplicate = problems["duplicate_pupil"]["examples"]
-    assert {e["row"] for e in duplicate} == {1, GOOD_PER_SCHOOL * 20 + 4}
+    assert {e["row"] for e in duplicate} == {1, good + 4}
     assert problems["invalid_urn"]["examples"][0]["value"] == "12AB"
+    (not_randomised,) = problems["school_not_randomised"]["examples"]
+    assert not_randomised["urn"] == trial.ineligible
     # The import record is kept and can be read again, by the evaluator only.
     again = api.ok(api.client.get(f"/outcomes/imports/{imported['id']}", headers=api.evaluator()))
     assert again == imported
@@ -103,15 +105,16 @@ def test_every_problem_is_counted_with_examples(api, trial) -> None:
 
 
 def test_the_analysis_reports_the_same_rows_without_pupil_ids(api, trial) -> None:
-    trial.schools[1] |= {"status": "withdrawn", "withdrawn_from_status": "randomised"}
     rows = _bad_rows(trial)
     api.frozen_plan()
     api.ok(api.import_outcomes(to_csv(rows)), 201)
     _, report = api.analyse()
     data = report["outcome_data"]
     not_analysed = {p["kind"]: p["count"] for p in data["not_analysed"]}
-    assert not_analysed["unknown_urn"] == 1 and not_analysed["duplicate_pupil"] == 2
+    assert not_analysed["unknown_urn"] == 2 and not_analysed["duplicate_pupil"] == 2
     assert not_analysed["withdrawn_school"] == GOOD_PER_SCHOOL + 1
+    # Randomisation's allocations, read at analysis time, put the one in error aside.
+    assert not_analysed["allocation_in_error"] == GOOD_PER_SCHOOL
     assert data["rows"] == len(rows)
     imported = {p["kind"]: p["count"] for p in data["import_problems"]}
     assert imported["out_of_range_score"] == 1 and imported["invalid_score"] == 1
@@ -120,8 +123,8 @@ def test_the_analysis_reports_the_same_rows_without_pupil_ids(api, trial) -> Non
     text = str(report)
     assert "X-unknown" not in text and rows[0]["pupil_id"] not in text
     # CONSORT counts the pupils of the schools analysed, and the withdrawn school is lost.
-    lost = report["consort"]["arms"][trial.schools[1]["arm"]]["lost_to_follow_up"]
-    assert lost["urns"] == [trial.schools[1]["urn"]]
+    lost = report["consort"]["arms"][trial.arm(trial.withdrawn)]["lost_to_follow_up"]
+    assert lost["urns"] == [trial.withdrawn]
 
 
 @pytest.mark.parametrize(
@@ -187,25 +190,28 @@ def test_parquet_with_typed_columns(api, trial) -> None:
         (b"PAR1 but not really parquet", 422, ["Parquet file cannot be read"]),
     ],
 )
-def test_unreadable_files_are_refused_saying_what_was_found(api, trial, body, status, needles):
+def test_unreadable_files_are_refused_saying_what_was_found(api, body, status, needles):
     api.frozen_plan()
     assert_problem(api.import_outcomes(body), status, *needles)
     assert api.ok(api.client.get("/outcomes/imports", headers=api.evaluator()))["count"] == 0
 
 
-def test_recruitment_down_refuses_the_import_and_stores_nothing(api, trial, settings) -> None:
+def test_recruitment_down_refuses_the_import_and_stores_nothing(api, live, trial, settings) -> None:
     from pathlib import Path
 
     api.frozen_plan()
     before = {p for p in Path(settings.storage_dir).rglob("*") if p.is_file()}
-    trial.down.add("recruitment")
-    resp = api.import_outcomes(to_csv(pupil_rows(trial, per_school=1)))
-    # The fake answers 503 (down behind its proxy): passed on as 502 "the service answered".
-    assert_problem(resp, 502, "outcomes were not imported", "recruitment service")
+    body = to_csv(pupil_rows(trial, per_school=1))
+    with live.down("recruitment"):
+        resp = api.import_outcomes(body)
+    # Nothing listens on recruitment's port: 503, "could not be reached".
+    assert_problem(
+        resp, 503, "outcomes were not imported", "recruitment service could not be reached"
+    )
     assert {p for p in Path(settings.storage_dir).rglob("*") if p.is_file()} == before
     assert api.ok(api.client.get("/outcomes/imports", headers=api.evaluator()))["count"] == 0
-    trial.down.clear()
-    assert api.import_outcomes(to_csv(pupil_rows(trial, per_school=1))).status_code == 201
+    # Started again, the same file is imported.
+    assert api.import_outcomes(body).status_code == 201
 
 
 def test_stored_files_are_the_upload_and_its_normalised_rows(api, trial, client) -> None:

@@ -3,10 +3,10 @@ a later plan is a new version and both stay visible; nothing is imported or run 
 
 from __future__ import annotations
 
-from analytics_fakes import pupil_rows, to_csv
+from analytics_driver import PLAN
 
-from conftest import PLAN
 from rlc_testkit.recruitment import assert_problem
+from rlc_testkit.trial import pupil_rows, to_csv
 
 
 def _audit(api, action: str) -> list[dict]:
@@ -23,12 +23,12 @@ def test_register_change_freeze_and_audit(api) -> None:
     assert len(plan["fingerprint"]) == 64
 
     changed = api.ok(
-        api.client.put(f"/plans/{v}", json=PLAN | {"subgroups": ["all"]}, headers=api.evaluator())
+        api.client.put(f"/plans/{v}", json=api.plan(subgroups=["all"]), headers=api.evaluator())
     )
     assert changed["content"]["subgroups"] == ["all"]
     assert changed["fingerprint"] != plan["fingerprint"]
     again = api.ok(
-        api.client.put(f"/plans/{v}", json=PLAN | {"subgroups": ["all"]}, headers=api.evaluator())
+        api.client.put(f"/plans/{v}", json=api.plan(subgroups=["all"]), headers=api.evaluator())
     )
     assert again["fingerprint"] == changed["fingerprint"]
     assert len(_audit(api, "plan.updated")) == 1, "the same content again changes nothing"
@@ -46,7 +46,7 @@ def test_register_change_freeze_and_audit(api) -> None:
     assert event["actor"] == "evaluator-eve" and event["actor_roles"] == "evaluator"
     assert _audit(api, "plan.registered")[0]["new"]["content"]["title"] == PLAN["title"]
 
-    refused = api.client.put(f"/plans/{v}", json=PLAN, headers=api.evaluator())
+    refused = api.client.put(f"/plans/{v}", json=api.plan(), headers=api.evaluator())
     assert_problem(refused, 409, "frozen", "POST /plans")
     assert_problem(api.client.post(f"/plans/{v}/freeze", headers=api.evaluator()), 409, "frozen")
     assert api.ok(api.client.get(f"/plans/{v}", headers=api.evaluator())) == frozen
@@ -116,7 +116,7 @@ def test_plans_are_validated(api) -> None:
         ({"title": ""}, "title"),
         ({"arm": "intervention"}, "arm"),
     ):
-        resp = api.client.post("/plans", json=PLAN | change, headers=api.evaluator())
+        resp = api.client.post("/plans", json=api.plan(**change), headers=api.evaluator())
         body = assert_problem(resp, 422)
         assert field in {e["field"] for e in body["errors"]}, (change, body)
     defaults = api.register_plan(

@@ -1,5 +1,7 @@
 """The README's first command: ``rlc up`` migrates and starts all five services, prints their
-URLs and a trial_manager token, and stops them all on Ctrl-C. Real processes, real HTTP."""
+URLs and a trial_manager token, and stops them all on Ctrl-C; with ``--demo`` it loads the
+simulated trial (small here) and prints where to look, each of which is followed and must work.
+Real processes, real HTTP."""
 
 import json
 import os
@@ -13,11 +15,16 @@ from pathlib import Path
 import httpx
 
 from rlc_cli import services
+from rlc_cli.simulate import Timeline
+from rlc_cli.simulate.population import draw
+from rlc_cli.simulate.timeline import today
 from rlc_shared.auth import KeySet, verify_token
 from rlc_shared.config import AUDIENCE, DEV_ISSUER
 from rlc_testkit import free_port
 
 RLC = str(Path(sys.executable).parent / "rlc")
+#: The simulated trial's size for the launcher's test (the demo's default is 300 and 10).
+SCHOOLS, LAS = 24, 2
 
 
 def launcher_env(tmp: Path) -> dict[str, str]:
@@ -55,20 +62,27 @@ def test_migrate_one_service(tmp_path: Path) -> None:
     assert bad.returncode != 0
 
 
-def test_up_starts_all_five_loads_the_demo_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+def test_up_loads_the_simulated_trial_prints_where_to_look_and_stops_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
     env = launcher_env(tmp_path)
+    calendar = Timeline.for_today(today()).service_environment()
+    for name in calendar:
+        env.pop(name, None)
+    errors = (tmp_path / "stderr.txt").open("w")
     proc = subprocess.Popen(
-        [RLC, "up", "--demo"],
+        [RLC, "up", "--demo", "--demo-schools", str(SCHOOLS), "--demo-las", str(LAS)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=errors,
         text=True,
         start_new_session=True,
     )
     try:
         lines: list[str] = []
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300
+        assert proc.stdout is not None
         while time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
@@ -77,10 +91,16 @@ def test_up_starts_all_five_loads_the_demo_and_stops_on_ctrl_c(tmp_path: Path) -
             if "Ctrl-C stops all services" in line:
                 break
         output = "".join(lines)
-        assert "RLC Trial Platform is up" in output, output
+        logged = (tmp_path / "stderr.txt").read_text()
+        assert "RLC Trial Platform is up" in output, output + logged
+        # The services got the simulated calendar (nothing was set before), and said so.
+        assert "simulated calendar: " + " ".join(f"{k}={v}" for k, v in calendar.items()) in logged
+
         for spec in services.SERVICES:
             url = f"http://127.0.0.1:{env[spec.env_prefix + 'PORT']}"
             assert f"{url}/docs" in output
+            docs = httpx.get(f"{url}/docs", timeout=10)
+            assert docs.status_code == 200 and "swagger" in docs.text.lower(), spec.name
             assert httpx.get(url + "/readyz", timeout=5).json() == {"status": "ready"}
         token = output.split("trial_manager token (8 h):\n", 1)[1].split("\n", 1)[0]
         keys = KeySet(jwks_file=str(tmp_path / "var" / "keys" / "jwks.json"))
@@ -88,36 +108,80 @@ def test_up_starts_all_five_loads_the_demo_and_stops_on_ctrl_c(tmp_path: Path) -
             "trial_manager"
             in verify_token(token, keys=keys, issuer=DEV_ISSUER, audience=AUDIENCE).roles
         )
-        # The demo trial went in through the APIs: 12 eligible, consented schools, randomised
-        # within their two local authorities, and recruitment was told.
+
+        # The simulated trial went in through the APIs: what its seed implies.
+        population = draw(schools=SCHOOLS, las=LAS, seed=2021)
+        consenting = [s for s in population.trial_schools if s.eligible and s.consents]
         loaded = re.search(
-            r"demo trial loaded: 18 GIAS schools, 2 local authorities, "
-            r"12 schools randomised \((\d+) intervention, (\d+) control\)",
-            output,
+            rf"simulated trial loaded \(seed 2021\): {len(population.schools)} GIAS schools in "
+            rf"{LAS} local authorities; .* {len(consenting)} randomised \((\d+) intervention, "
+            r"(\d+) control\)",
+            logged,
         )
-        assert loaded, output
-        assert abs(int(loaded[1]) - int(loaded[2])) <= 2  # two strata, each within one
+        assert loaded, logged
         headers = {"Authorization": f"Bearer {token}"}
         randomisation = f"http://127.0.0.1:{env['RANDOMISATION_PORT']}"
-        allocations = httpx.get(randomisation + "/allocations?limit=100", headers=headers).json()[
+        allocations = httpx.get(randomisation + "/allocations?limit=500", headers=headers).json()[
             "data"
         ]
-        by_la: dict[str, list[str]] = {}
-        for a in allocations:
-            by_la.setdefault(a["la_code"], []).append(a["arm"])
-        assert {la: len(arms) for la, arms in by_la.items()} == {"865": 7, "370": 5}
-        for arms in by_la.values():
-            assert abs(arms.count("intervention") - arms.count("control")) <= 1
-        recruitment = f"http://127.0.0.1:{env['RECRUITMENT_PORT']}"
-        school = httpx.get(f"{recruitment}/schools/{allocations[0]['urn']}", headers=headers).json()
-        assert school["status"] == "randomised" and school["arm"] == allocations[0]["arm"]
-        verify = httpx.get(randomisation + "/log/verify", headers=headers).json()
-        assert verify["ok"] is True, verify
+        assert sorted(a["urn"] for a in allocations) == sorted(s.urn for s in consenting)
+        for la in population.las:
+            arms = [a["arm"] for a in allocations if a["la_code"] == la.code]
+            # A main and a late joiners' run, each balanced within one.
+            assert abs(arms.count("intervention") - arms.count("control")) <= 2
+        # The withdrawals were accepted (the cut-off is ahead) and their answers left out.
+        withdrawn = re.search(r"surveys pre: .*withdrawn teachers left out (\d+)\)", logged)
+        assert withdrawn and int(withdrawn[1]) > 0, logged
+
+        # Every place to look works as printed: the $ lines, pasted into a shell in order.
+        commands = [line[2:] for line in output.splitlines() if line.startswith("$ ")]
+        assert any("/funnel" in c for c in commands) and any("consort.svg" in c for c in commands)
+        assert commands[-1].endswith(
+            "-m randomisation.verifier log.jsonl --jwks jwks.json --checkpoint checkpoint.json"
+        )
+        look = tmp_path / "look"
+        look.mkdir()
+        shell = subprocess.run(
+            ["bash", "-euc", "\n".join(commands)],
+            cwd=look,
+            env={k: v for k, v in os.environ.items() if not k.startswith("RLC_")},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert shell.returncode == 0, shell.stdout + shell.stderr
+        assert shell.stdout.startswith("OK: "), shell.stdout
+        assert "checkpoint verified" in shell.stdout and "2 runs re-derived" in shell.stdout
+        funnel = json.loads((look / "funnel.json").read_text())
+        assert {la["la_code"] for la in funnel["local_authorities"]} == {
+            la.code for la in population.las
+        }
+        assert sum(la["counts"]["randomised"] for la in funnel["local_authorities"]) == len(
+            consenting
+        )
+        report = json.loads((look / "report.json").read_text())
+        assert report["missing_inputs"] == [] and report["impact"]
+        assert {
+            arm: report["consort"]["arms"][arm]["allocated"]["count"]
+            for arm in ("intervention", "control")
+        } == {"intervention": int(loaded[1]), "control": int(loaded[2])}
+        assert b"<svg" in (look / "consort.svg").read_bytes()
+        # Loading again (``rlc demo``, or ``make run`` a second time) changes nothing.
+        demo = subprocess.run(
+            [RLC, "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert demo.returncode == 0, demo.stderr
+        assert "the simulated trial is loaded already" in demo.stderr
+        assert "-m randomisation.verifier" in demo.stdout
+        again = httpx.get(randomisation + "/allocations?limit=500", headers=headers).json()
+        assert len(again["data"]) == len(allocations)
         jwks = json.loads((tmp_path / "var" / "keys" / "jwks.json").read_text())
         assert "d" not in jwks["keys"][0], "the JWKS must hold only the public key"
+        assert (tmp_path / "var" / "logs" / "recruitment.log").exists()
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=30) == 0
+        errors.close()
     for spec in services.SERVICES:
         try:
             httpx.get(f"http://127.0.0.1:{env[spec.env_prefix + 'PORT']}/healthz", timeout=1)

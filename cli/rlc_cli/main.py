@@ -1,11 +1,12 @@
-"""``rlc``: the platform's command line (``rlc up``, ``rlc migrate``, ``rlc token``, ``rlc demo``)."""
+"""``rlc``: the platform's command line (``rlc up``, ``rlc migrate``, ``rlc token``, ``rlc simulate``,
+``rlc demo``)."""
 
 from __future__ import annotations
 
 import os
 import signal
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -62,15 +63,45 @@ def token(
     typer.echo(dev_token(role=role, sub=sub, la_code=la_code, urn=urn, ttl_seconds=ttl))
 
 
+def _timeline_environment(echo: Any) -> None:
+    """The simulated calendar's deadlines for the services, unless set already."""
+    from rlc_cli.simulate import Timeline
+    from rlc_cli.simulate.timeline import today
+
+    chosen = []
+    for name, value in Timeline.for_today(today()).service_environment().items():
+        if os.environ.setdefault(name, value) == value:
+            chosen.append(f"{name}={value}")
+    if chosen:
+        echo("simulated calendar: " + " ".join(chosen), err=True)
+
+
 @app.command()
 def up(
-    demo: Annotated[bool, typer.Option(help="load the demo trial through the APIs")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="load the simulated trial through the APIs (rlc simulate)")
+    ] = False,
+    demo_schools: Annotated[
+        int, typer.Option(help="about how many GIAS schools the demo trial has")
+    ] = 300,
+    demo_las: Annotated[int, typer.Option(help="how many local authorities it has")] = 10,
+    demo_seed: Annotated[int, typer.Option(help="the seed it is drawn from")] = 2021,
     ready_timeout: Annotated[float, typer.Option(help="seconds to wait for /readyz")] = 60.0,
 ) -> None:
-    """Migrate and start all five services; Ctrl-C stops them all."""
+    """Migrate and start all five services; Ctrl-C stops them all.
+
+    With --demo the services get the simulated trial's calendar (RECRUITMENT_EOI_DEADLINE,
+    RECRUITMENT_CONSENT_DEADLINE, RECRUITMENT_TEACHER_WITHDRAWAL_CUTOFF, unless set), their logs
+    go to var/logs/, and the trial is loaded before the list of places to look is printed.
+    """
     VAR_DIR.mkdir(exist_ok=True)
     ensure_dev_keys()
-    stack = Stack(env=launcher_environment())
+    log_dir = None
+    if demo:
+        _timeline_environment(typer.echo)
+        log_dir = VAR_DIR / "logs"
+        log_dir.mkdir(exist_ok=True)
+    stack = Stack(env=launcher_environment(), log_dir=log_dir)
     os.environ.update(stack.env)
     stack.migrate()
 
@@ -84,21 +115,19 @@ def up(
         stack.start(ready_timeout=ready_timeout)
         urls = stack.urls
         if demo:
-            from rlc_cli.demo import load_demo
-
-            load_demo(urls)
+            typer.echo(f"service logs: {log_dir}/<service>.log", err=True)
+            _load_demo(urls, schools=demo_schools, las=demo_las, seed=demo_seed)
         manager = dev_token(role="trial_manager", sub="dev-trial-manager")
         lines = ["", "RLC Trial Platform is up:"]
         for spec in services.SERVICES:
             lines.append(f"  {spec.name:<14} {urls[spec.name]}   docs: {urls[spec.name]}/docs")
-        lines += [
-            "",
-            "trial_manager token (8 h):",
-            manager,
-            "",
-            "Other tokens: .venv/bin/rlc token --role auditor",
-            "Ctrl-C stops all services.",
-        ]
+        lines += ["", "trial_manager token (8 h):", manager, ""]
+        if demo:
+            from rlc_cli.demo import guide
+
+            auditor = dev_token(role="auditor", sub="dev-auditor")
+            lines += [*guide(urls, trial_manager=manager, auditor=auditor), ""]
+        lines += ["Other tokens: .venv/bin/rlc token --role auditor", "Ctrl-C stops all services."]
         typer.echo("\n".join(lines))
         while True:
             if (stopped := stack.stopped()) is not None:
@@ -114,6 +143,32 @@ def up(
         stack.stop()
 
 
+def _printer(bars: Any) -> Any:
+    """Print a line above the progress bars, as it is (no markup, no wrapping)."""
+    return lambda line: bars.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _load_demo(urls: dict[str, str], *, schools: int, las: int, seed: int) -> None:
+    from rlc_cli.demo import load_demo
+    from rlc_cli.simulate import rich_progress
+
+    bars, track = rich_progress()
+    with bars:
+        load_demo(
+            urls,
+            schools=schools,
+            las=las,
+            seed=seed,
+            progress=track,
+            echo=_printer(bars),
+        )
+
+
+def _running_urls(base_host: str) -> dict[str, str]:
+    env = launcher_environment()
+    return {s.name: f"http://{base_host}:{env[s.env_prefix + 'PORT']}" for s in services.SERVICES}
+
+
 @app.command()
 def simulate(
     schools: Annotated[int, typer.Option(help="about how many GIAS schools")] = 300,
@@ -121,31 +176,41 @@ def simulate(
     seed: Annotated[int, typer.Option(help="the same seed plays the same trial")] = 2021,
     base_host: Annotated[str, typer.Option(help="host the services listen on")] = "127.0.0.1",
 ) -> None:
-    """Play a whole simulated trial into running services, through their public APIs."""
+    """Play a whole simulated trial into running services, through their public APIs; print
+    each stage's summary as JSON."""
     import json
 
     from rlc_cli.simulate import rich_progress
     from rlc_cli.simulate import simulate as play
 
-    env = launcher_environment()
-    urls = {s.name: f"http://{base_host}:{env[s.env_prefix + 'PORT']}" for s in services.SERVICES}
     bars, track = rich_progress()
     with bars:
-        summary = play(urls, schools=schools, las=las, seed=seed, progress=track, echo=bars.print)
+        summary = play(
+            _running_urls(base_host),
+            schools=schools,
+            las=las,
+            seed=seed,
+            progress=track,
+            echo=_printer(bars),
+        )
     typer.echo(json.dumps(summary, indent=2, default=str))
 
 
 @app.command()
 def demo(
+    schools: Annotated[int, typer.Option(help="about how many GIAS schools")] = 300,
+    las: Annotated[int, typer.Option("--las", help="how many local authorities")] = 10,
+    seed: Annotated[int, typer.Option(help="the seed the trial is drawn from")] = 2021,
     base_host: Annotated[str, typer.Option(help="host the services listen on")] = "127.0.0.1",
 ) -> None:
-    """Load the demo trial into running services, through their APIs."""
-    from rlc_cli.demo import load_demo
+    """Load the simulated trial into running services (once), and print where to look."""
+    from rlc_cli.demo import guide
 
-    env = launcher_environment()
-    load_demo(
-        {s.name: f"http://{base_host}:{env[s.env_prefix + 'PORT']}" for s in services.SERVICES}
-    )
+    urls = _running_urls(base_host)
+    _load_demo(urls, schools=schools, las=las, seed=seed)
+    manager = dev_token(role="trial_manager", sub="dev-trial-manager")
+    auditor = dev_token(role="auditor", sub="dev-auditor")
+    typer.echo("\n".join(guide(urls, trial_manager=manager, auditor=auditor)))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ witness, notify), then the late joiners consent and are randomised in a second r
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from rlc_cli.simulate.context import SimContext
@@ -22,16 +21,14 @@ def _randomise(ctx: SimContext, scheme_id: str, label: str) -> dict[str, Any]:
             json={"witness": f"simulation seed {ctx.pop.seed}, {label}"},
         )
     )
-    ctx.ok(rnd.post(f"/runs/{run['id']}/notify", headers=tm))
-    deadline = time.monotonic() + 120
-    while True:  # the outbox also delivers on its own; wait until recruitment has every arm
-        counts = ctx.ok(rnd.get(f"/runs/{run['id']}", headers=tm))["notifications"]
-        if counts["pending"] == 0:
-            break
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"run {run['id']}: {counts['pending']} notifications still pending")
+
+    def delivered() -> dict[str, int] | None:
+        # The outbox also delivers on its own; wait until recruitment has every arm.
         ctx.ok(rnd.post(f"/runs/{run['id']}/notify", headers=tm))
-        time.sleep(0.5)
+        counts = ctx.ok(rnd.get(f"/runs/{run['id']}", headers=tm))["notifications"]
+        return counts if counts["pending"] == 0 else None
+
+    counts = ctx.wait_for(f"run {run['id']}'s notifications to reach recruitment", delivered)
     return {"run_id": run["id"], "schools": frozen["school_count"], "notifications": counts}
 
 
@@ -47,22 +44,18 @@ def run(ctx: SimContext) -> dict[str, Any]:
         consent(ctx, school.urn)
         add_staff(ctx, school)
     late_run = _randomise(ctx, scheme["id"], "late joiners") if late else None
-    allocations = list(_allocations(ctx))
+    allocations = list(ctx.pages("randomisation", "/allocations", tm))
     arms = {arm: sum(a["arm"] == arm for a in allocations) for arm in ("intervention", "control")}
+    strata: dict[str, dict[str, int]] = {}
+    for a in allocations:
+        arms_of_la = strata.setdefault(a["la_code"], {"intervention": 0, "control": 0})
+        arms_of_la[a["arm"]] += 1
     ctx.facts["allocations"] = {a["urn"]: a for a in allocations}
     ctx.facts["runs"] = [main["run_id"]] + ([late_run["run_id"]] if late_run else [])
-    return {"main": main, "late_joiners": late_run, "allocated": len(allocations), "arms": arms}
-
-
-def _allocations(ctx: SimContext):
-    rnd = ctx.client("randomisation")
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 500}
-        if cursor:
-            params["cursor"] = cursor
-        page = ctx.ok(rnd.get("/allocations", headers=ctx.tm(), params=params))
-        yield from page["data"]
-        cursor = page.get("next_cursor")
-        if not cursor:
-            return
+    return {
+        "main": main,
+        "late_joiners": late_run,
+        "allocated": len(allocations),
+        "arms": arms,
+        "strata": dict(sorted(strata.items())),
+    }

@@ -87,7 +87,10 @@ def run(ctx: SimContext) -> dict[str, Any]:
             rec.put(
                 f"/local-authorities/{la.code}/virtual-school",
                 headers=vs,
-                json={"head_name": f"Head of {la.name} Virtual School"},
+                json={
+                    "head_name": la.virtual_school_head,
+                    "contact_email": la.virtual_school_email,
+                },
             )
         )
         ctx.ok(

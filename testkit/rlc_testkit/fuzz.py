@@ -21,6 +21,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.result import Err
 from schemathesis.openapi import from_asgi
 
 CHECKS = [
@@ -50,6 +51,10 @@ def fuzz(
     failures: list[str] = []
     operations = 0
     for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            # An operation the spec cannot describe is itself a failure worth reporting.
+            failures.append(f"unreadable operation: {result.err()}")
+            continue
         operation = result.ok()
         if operation.label in skipped:
             continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rlc_shared.errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, Unprocessable
 
 
@@ -64,7 +66,7 @@ class EnrolmentRefused(Conflict):
 
     code = "enrolment-refused"
 
-    def __init__(self, detail: str, *, urn: int, reason: str, **extensions: object) -> None:
+    def __init__(self, detail: str, *, urn: int, reason: str, **extensions: Any) -> None:
         super().__init__(detail, urn=urn, reason=reason, **extensions)
 
 

@@ -229,7 +229,7 @@ def non_responding(
     silent = sorted(
         (a for a in allocations if not counts.get(int(a["urn"]))), key=lambda a: a["urn"]
     )
-    names: dict[int, str] = {}
+    names: dict[int, str | None] = {}
     if silent:
         try:
             names = {

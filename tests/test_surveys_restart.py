@@ -13,6 +13,7 @@ import json
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -253,12 +254,17 @@ def test_two_processes_share_the_queue_on_postgresql(
     try:
         with surveys.client(one) as client:
             set_round(client, keys)
-            ids = []
-            for seed in range(6):
-                body = export_body(3000, seed=10 + seed)
+            bodies = [export_body(3000, seed=10 + seed) for seed in range(6)]
+
+            def deliver(body: bytes) -> int:
                 resp = client.post("/webhooks/ipsos", content=body, headers=signed(body))
                 assert resp.status_code == 202, resp.text
-                ids.append(resp.json()["id"])
+                return int(resp.json()["id"])
+
+            # All six arrive at once, so that the queue holds more than one process can take
+            # in one poll: the other process's worker then claims some of them.
+            with ThreadPoolExecutor(max_workers=6) as pool:
+                ids = list(pool.map(deliver, bodies))
 
             def all_done() -> bool:
                 exports = client.get(

@@ -1,8 +1,9 @@
 """The audit trail: who changed what, when, why, with old and new values.
 
 Each service has its own ``audit_event`` table (in its own database): build it with
-``class AuditEvent(AuditEventFields, ServiceModel, table=True)`` and record through
-:func:`record`, inside the same transaction as the change, so the trail and the data never
+``class AuditEvent(AuditEventFields, ServiceModel, table=True)``, bind it once with
+``audit = AuditTrail(AuditEvent)`` and record through ``audit(session, ...)`` (or
+``audit.many``), inside the same transaction as the change, so the trail and the data never
 disagree.
 """
 
@@ -11,10 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON
+from sqlalchemy import JSON, insert
 from sqlmodel import Field, Session, SQLModel, select
 
 from rlc_shared.logging import request_id
@@ -85,6 +87,33 @@ def actor_fields(actor: Any) -> dict[str, Any]:
     }
 
 
+def _event(
+    who: dict[str, Any],
+    *,
+    action: str,
+    entity_type: str,
+    entity_id: Any,
+    old: dict[str, Any] | None,
+    new: dict[str, Any] | None,
+    reason: str | None,
+    diff: bool,
+) -> dict[str, Any] | None:
+    """One event's columns, or None when ``diff`` finds that nothing changed."""
+    if diff and old is not None and new is not None:
+        old, new = changes(old, new)
+        if not old and not new:
+            return None
+    return {
+        **who,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": str(entity_id),
+        "reason": reason,
+        "old": jsonable(old) if old is not None else None,
+        "new": jsonable(new) if new is not None else None,
+    }
+
+
 def record(
     session: Session,
     model: type[AuditEventFields],
@@ -103,21 +132,115 @@ def record(
     ``actor`` is a Principal (or a plain string for system actions). With ``diff`` only changed
     fields are kept; a change that changes nothing records nothing and returns None.
     """
-    if diff and old is not None and new is not None:
-        old, new = changes(old, new)
-        if not old and not new:
-            return None
-    event = model(
-        **actor_fields(actor),
+    values = _event(
+        actor_fields(actor),
         action=action,
         entity_type=entity_type,
-        entity_id=str(entity_id),
+        entity_id=entity_id,
+        old=old,
+        new=new,
         reason=reason,
-        old=jsonable(old) if old is not None else None,
-        new=jsonable(new) if new is not None else None,
+        diff=diff,
     )
+    if values is None:
+        return None
+    event = model(**values)
     session.add(event)
     return event
+
+
+#: One event of a batch: ``(entity_id, old, new)``.
+Change = tuple[Any, dict[str, Any] | None, dict[str, Any] | None]
+
+
+def record_many(
+    session: Session,
+    model: type[AuditEventFields],
+    *,
+    actor: Any,
+    action: str,
+    entity_type: str,
+    events: Iterable[Change],
+    reason: str | None = None,
+) -> int:
+    """One event per ``(entity_id, old, new)`` that changes something (only changed fields kept),
+    inserted in one statement: an upload can change hundreds of rows at once, and one ORM object
+    per event would cost more than the change. Returns how many events were recorded."""
+    who = {**actor_fields(actor), "at": utcnow()}
+    rows = []
+    for entity_id, old, new in events:
+        values = _event(
+            who,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            old=old,
+            new=new,
+            reason=reason,
+            diff=True,
+        )
+        if values is not None:
+            rows.append(values)
+    if rows:
+        session.execute(insert(model), rows)
+    return len(rows)
+
+
+class AuditTrail:
+    """One service's audit trail: its ``AuditEvent`` model bound once (``audit =
+    AuditTrail(AuditEvent)`` in the service's ``auditing.py``), so a call site says only what
+    happened and no service writes its own copy of :func:`record`'s signature."""
+
+    def __init__(self, model: type[AuditEventFields]) -> None:
+        self.model = model
+
+    def __call__(
+        self,
+        session: Session,
+        *,
+        actor: Any,
+        action: str,
+        entity_type: str,
+        entity_id: Any,
+        old: dict[str, Any] | None = None,
+        new: dict[str, Any] | None = None,
+        reason: str | None = None,
+        diff: bool = True,
+    ) -> AuditEventFields | None:
+        """Record one event (see :func:`record`)."""
+        return record(
+            session,
+            self.model,
+            actor=actor,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            old=old,
+            new=new,
+            reason=reason,
+            diff=diff,
+        )
+
+    def many(
+        self,
+        session: Session,
+        *,
+        actor: Any,
+        action: str,
+        entity_type: str,
+        events: Iterable[Change],
+        reason: str | None = None,
+    ) -> int:
+        """Record a batch of events in one statement (see :func:`record_many`)."""
+        return record_many(
+            session,
+            self.model,
+            actor=actor,
+            action=action,
+            entity_type=entity_type,
+            events=events,
+            reason=reason,
+        )
 
 
 def list_events(

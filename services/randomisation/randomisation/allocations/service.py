@@ -9,11 +9,11 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from randomisation import verifier
+from randomisation.auditing import audit
 from randomisation.errors import AllocationNotFound, AlreadyInError, AmbiguousTestAllocation
 from randomisation.log import service as log_service
-from randomisation.models import Allocation, AuditEvent, Run
+from randomisation.models import Allocation, Run
 from randomisation.schemas import AllocationPublic
-from rlc_shared import audit
 from rlc_shared.audit import utcnow
 from rlc_shared.auth import Principal
 from rlc_shared.pagination import Page, PageParams, paginate
@@ -204,9 +204,8 @@ def mark_in_error(
     allocation.in_error_at = utcnow()
     allocation.in_error_by = actor.sub
     session.add(allocation)
-    audit.record(
+    audit(
         session,
-        AuditEvent,
         actor=actor,
         action="allocation.marked_in_error",
         entity_type="allocation",

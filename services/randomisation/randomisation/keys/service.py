@@ -11,10 +11,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from randomisation.auditing import audit
 from randomisation.log import service as log_service
-from randomisation.models import AuditEvent, SigningKey
+from randomisation.models import SigningKey
 from randomisation.signing import Signer
-from rlc_shared import audit
 from rlc_shared.db import transaction
 
 log = logging.getLogger("randomisation.keys")
@@ -31,9 +31,8 @@ def register_key(session: Session, *, signer: Signer) -> bool:
     ).first()
     session.add(SigningKey(kid=signer.kid, public_jwk=signer.jwk))
     action = "key.rotated" if previous is not None else "key.registered"
-    audit.record(
+    audit(
         session,
-        AuditEvent,
         actor=SYSTEM_ACTOR,
         action=action,
         entity_type="signing_key",

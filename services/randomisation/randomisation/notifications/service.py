@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from randomisation import verifier
+from randomisation.auditing import audit
 from randomisation.log import service as log_service
 from randomisation.models import (
-    AuditEvent,
     LogEntry,
     Notification,
     NotificationStatus,
@@ -33,7 +33,6 @@ from randomisation.runs import service as runs_service
 from randomisation.schemas import DrainResult
 from randomisation.signing import Signer
 from rlc_clients.recruitment import RecruitmentClient
-from rlc_shared import audit
 from rlc_shared.audit import utcnow
 from rlc_shared.db import Transactions
 from rlc_shared.errors import ProblemError
@@ -159,9 +158,8 @@ def record_outcome(
         run_id=row.run_id,
         payload=payload,
     )
-    audit.record(
+    audit(
         session,
-        AuditEvent,
         actor=actor,
         action=entry_type,
         entity_type="notification",

@@ -13,6 +13,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, col, func, select
 
 from randomisation import verifier
+from randomisation.auditing import audit
 from randomisation.errors import (
     AlreadyAllocated,
     MissingStratumAttribute,
@@ -24,7 +25,6 @@ from randomisation.errors import (
 from randomisation.log import service as log_service
 from randomisation.models import (
     Allocation,
-    AuditEvent,
     LogEntry,
     Notification,
     NotificationStatus,
@@ -35,8 +35,7 @@ from randomisation.models import (
 )
 from randomisation.schemas import NotificationCounts, RunPublic, SchemeCreate, SchemePublic
 from rlc_clients.recruitment import RecruitmentClient
-from rlc_shared import audit
-from rlc_shared.audit import utcnow
+from rlc_shared.audit import snapshot, utcnow
 from rlc_shared.auth import Principal
 from rlc_shared.db import Transactions
 from rlc_shared.errors import UpstreamError
@@ -84,14 +83,13 @@ def create_scheme(session: Session, *, data: SchemeCreate, actor: Principal) -> 
             "algorithm": scheme.algorithm,
         },
     )
-    audit.record(
+    audit(
         session,
-        AuditEvent,
         actor=actor,
         action="scheme.created",
         entity_type="scheme",
         entity_id=scheme.id,
-        new=audit.snapshot(scheme),
+        new=snapshot(scheme),
     )
     return scheme
 
@@ -132,14 +130,13 @@ def create_run(session: Session, *, scheme: Scheme, label: str, actor: Principal
         run_id=run.id,
         payload={"run_id": run.id, "scheme_id": scheme.id, "label": label},
     )
-    audit.record(
+    audit(
         session,
-        AuditEvent,
         actor=actor,
         action="run.created",
         entity_type="run",
         entity_id=run.id,
-        new=audit.snapshot(run, ["scheme_id", "label", "test", "status"]),
+        new=snapshot(run, ["scheme_id", "label", "test", "status"]),
     )
     return run
 
@@ -348,22 +345,21 @@ def freeze_run(
         run_id=run.id,
         payload=payload,
     )
-    old = audit.snapshot(run, RUN_FIELDS)
+    old = snapshot(run, RUN_FIELDS)
     run.status = RunStatus.frozen
     run.frozen_at = utcnow()
     run.frozen_entry_index = entry.entry_index
     run.school_count = len(schools)
     run.list_sha256 = payload["list_sha256"]
     session.add(run)
-    audit.record(
+    audit(
         session,
-        AuditEvent,
         actor=actor,
         action="run.frozen",
         entity_type="run",
         entity_id=run.id,
         old=old,
-        new=audit.snapshot(run, RUN_FIELDS),
+        new=snapshot(run, RUN_FIELDS),
     )
     return run
 
@@ -450,20 +446,19 @@ def execute_run(
         run_id=run.id,
         payload=payload,
     )
-    old = audit.snapshot(run, RUN_FIELDS)
+    old = snapshot(run, RUN_FIELDS)
     run.status = RunStatus.executed
     run.executed_at = now
     run.executed_entry_index = entry.entry_index
     session.add(run)
-    audit.record(
+    audit(
         session,
-        AuditEvent,
         actor=actor,
         action="run.executed",
         entity_type="run",
         entity_id=run.id,
         old=old,
-        new={**audit.snapshot(run, RUN_FIELDS), "allocations": len(payload["allocations"])},
+        new={**snapshot(run, RUN_FIELDS), "allocations": len(payload["allocations"])},
         reason=f"witness: {witness}" if witness is not None else None,
     )
     return run
@@ -472,7 +467,7 @@ def execute_run(
 def abandon_run(session: Session, *, run_id: str, reason: str, actor: Principal) -> Run:
     run = get_run(session, run_id=run_id, lock=True)
     require_status(run, RunStatus.draft, RunStatus.frozen, doing="abandoned")
-    old = audit.snapshot(run, RUN_FIELDS)
+    old = snapshot(run, RUN_FIELDS)
     log_service.append(
         session,
         entry_type="run.abandoned",
@@ -485,15 +480,14 @@ def abandon_run(session: Session, *, run_id: str, reason: str, actor: Principal)
     run.abandoned_at = utcnow()
     run.abandon_reason = reason
     session.add(run)
-    audit.record(
+    audit(
         session,
-        AuditEvent,
         actor=actor,
         action="run.abandoned",
         entity_type="run",
         entity_id=run.id,
         old=old,
-        new=audit.snapshot(run, RUN_FIELDS),
+        new=snapshot(run, RUN_FIELDS),
         reason=reason,
     )
     return run

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rlc_shared.logging import request_id
@@ -192,6 +193,36 @@ def install_error_handlers(app: FastAPI, *, expose_internal_errors: bool) -> Non
             detail,
             instance=request.url.path,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(sa.OperationalError)
+    @app.exception_handler(sa.InterfaceError)
+    @app.exception_handler(sa.DisconnectionError)
+    @app.exception_handler(sa.TimeoutError)
+    async def _database_unreachable(request: Request, exc: Exception) -> JSONResponse:
+        # A dropped connection, a database that refuses connections, a full pool or a lock
+        # held too long: the transaction was rolled back, and the same request can succeed
+        # later. (Engines hide bound parameters, so the log holds no personal data.)
+        log.error("database unavailable: %s", type(exc).__name__, exc_info=exc)
+        return problem_response(
+            503,
+            "The service's database cannot be reached now; nothing was changed. Try again shortly.",
+            code="database-unavailable",
+            instance=request.url.path,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(sa.IntegrityError)
+    async def _concurrent_change(request: Request, exc: Exception) -> JSONResponse:
+        # Services check uniqueness before writing; a constraint that still fires means another
+        # request wrote the same thing in between.
+        log.warning("integrity error: %s", type(exc).__name__, exc_info=exc)
+        return problem_response(
+            409,
+            "Another request changed the same record at the same time; nothing was changed. "
+            "Look at its current state and try again.",
+            code="concurrent-change",
+            instance=request.url.path,
         )
 
     @app.exception_handler(Exception)

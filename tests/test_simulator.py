@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import os
+import subprocess
+import sys
 import time
 import types
 import zipfile
@@ -27,15 +28,15 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from rlc_cli import services
-from rlc_cli.devkeys import dev_token, ensure_dev_keys
-from rlc_cli.simulate import Timeline, simulate
+from rlc_cli.simulate import simulate
 from rlc_cli.simulate.exports.surveys import sav_export, xlsx_export
 from rlc_cli.simulate.population import draw
 from rlc_cli.simulate.stages.recruitment import BROKEN_ROWS
-from rlc_cli.simulate.timeline import today
-from rlc_cli.stack import Stack, launcher_environment
-from rlc_testkit import free_port
+from rlc_cli.stack import Stack
+from rlc_testkit import S3Server
+from rlc_testkit.stack import auth, dev_keys, pages, s3_environment, start_stack
+
+__all__ = ["dev_keys"]  # the module's dev issuer (a fixture)
 
 SCHOOLS, LAS, SEED = 40, 3, 7
 PATHS = ("exact", "historical", "domain", "manual")
@@ -47,68 +48,21 @@ class Played:
     summary: dict[str, Any]
 
 
-def start_stack(tmp: Path, database_factory: Any, label: str) -> Stack:
-    """The five services on free ports, each on a new database, trusting the dev issuer."""
-    base = {k: v for k, v in os.environ.items() if not k.endswith(("_DATABASE_URL", "_PORT"))}
-    keys = tmp / "keys"
-    for spec in services.SERVICES:
-        p = spec.env_prefix
-        base[p + "PORT"] = str(free_port())
-        base[p + "DATABASE_URL"] = database_factory.create(f"sim{label}_{spec.name}")
-        base[p + "STORAGE_DIR"] = str(tmp / f"storage-{label}" / spec.name)
-        base[p + "JWKS_FILE"] = str(keys / "jwks.json")
-        base[p + "LOG_LEVEL"] = "WARNING"
-    base["RANDOMISATION_SIGNING_KEY_FILE"] = str(keys / f"randomisation-{label}.pem")
-    base["RANDOMISATION_OUTBOX_INTERVAL_SECONDS"] = "0.5"
-    base["SURVEYS_WORKER_INTERVAL_SECONDS"] = "0.2"
-    base["ANALYTICS_ANALYSIS_INTERVAL_SECONDS"] = "0.2"
-    for name, value in Timeline.for_today(today()).service_environment().items():
-        base.setdefault(name, value)
-    stack = Stack(env=launcher_environment(base), log_dir=tmp)
-    stack.migrate()
-    try:
-        stack.start(ready_timeout=120)
-    except RuntimeError:
-        stack.stop()
-        raise
-    return stack
-
-
 @pytest.fixture(scope="module")
-def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A dev issuer of this module's own: the simulator's tokens, trusted by its stacks."""
-    tmp = tmp_path_factory.mktemp("simulator")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RLC_KEYS_DIR", str(tmp / "keys"))
-        mp.delenv("SURVEYS_WEBHOOK_SECRETS", raising=False)  # the development secret, both ends
-        ensure_dev_keys(tmp / "keys")
-        yield tmp
-
-
-@pytest.fixture(scope="module")
-def first(keys_dir: Path, database_factory: Any) -> Iterator[Played]:
-    stack = start_stack(keys_dir, database_factory, "a")
+def first(dev_keys: Path, database_factory: Any, s3_server: S3Server) -> Iterator[Played]:
+    """The simulated trial in five processes storing their files on the S3 server."""
+    stack = start_stack(
+        dev_keys,
+        database_factory,
+        "a",
+        extra_env=s3_environment(s3_server.endpoint_url, s3_server.bucket),
+    )
     try:
         yield Played(
             stack, simulate(stack.urls, schools=SCHOOLS, las=LAS, seed=SEED, echo=lambda line: None)
         )
     finally:
         stack.stop()
-
-
-def auth(role: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {dev_token(role=role, sub=f'test-{role}')}"}
-
-
-def every(url: str, headers: dict[str, str]) -> list[dict[str, Any]]:
-    items, cursor = [], None
-    while True:
-        params: dict[str, Any] = {"limit": 500} | ({"cursor": cursor} if cursor else {})
-        page = httpx.get(url, headers=headers, params=params, timeout=30).json()
-        items += page["data"]
-        cursor = page.get("next_cursor")
-        if not cursor:
-            return items
 
 
 def test_the_simulated_trial_is_what_its_seed_implies(first: Played) -> None:
@@ -135,7 +89,7 @@ def test_the_simulated_trial_is_what_its_seed_implies(first: Played) -> None:
 
     # Every consented eligible school allocated exactly once, balanced within its LA.
     tm = auth("trial_manager")
-    allocations = every(f"{urls['randomisation']}/allocations", tm)
+    allocations = pages(f"{urls['randomisation']}/allocations", tm)
     assert Counter(a["urn"] for a in allocations) == Counter(s.urn for s in consenting)
     rnd = summary["randomisation"]
     assert rnd["allocated"] == len(consenting)
@@ -163,7 +117,7 @@ def test_the_simulated_trial_is_what_its_seed_implies(first: Played) -> None:
     assert ws["participants_for_review"] == 2 * (ws["reports"]["zoom"] + ws["reports"]["teams"])
     assert ws["dosage_unlike_plan"] == [] and ws["compliers"] == ws["compliers_planned"]
     evaluator = auth("evaluator")
-    dosage = every(f"{urls['workshops']}/dosage", evaluator)
+    dosage = pages(f"{urls['workshops']}/dosage", evaluator)
     assert sorted(d["urn"] for d in dosage) == intervention
     assert {d["rule_version"] for d in dosage} == {ws["compliance_rule_version"]}
     assert all(d["rule_frozen"] for d in dosage)
@@ -172,7 +126,7 @@ def test_the_simulated_trial_is_what_its_seed_implies(first: Played) -> None:
     # Surveys: every export parsed, every linking path used, as many as the deliveries imply.
     sv = summary["surveys"]
     assert {e["format"] for e in sv["exports"]} == {"csv", "json", "sav", "xlsx"}
-    exports = every(f"{urls['surveys']}/exports", evaluator)
+    exports = pages(f"{urls['surveys']}/exports", evaluator)
     assert {e["status"] for e in exports} == {"done"}
     assert len(exports) == len(sv["exports"]) + 1  # the re-sent file, recorded as a duplicate
     assert sv["redelivered_same_id"] == sv["exports"][0]["id"]
@@ -206,10 +160,17 @@ def test_the_simulated_trial_is_what_its_seed_implies(first: Played) -> None:
     arms = Counter(a["arm"] for a in allocations)
     for arm in ("intervention", "control"):
         assert an["consort"][arm] == {"allocated": arms[arm], "analysed": arms[arm]}
+    planted = an["planted"]["g"]
     for outcome in ("ks2_reading/all", "ks2_maths/all"):
         estimate = an["itt"][outcome]
         low, high = estimate["ci"]
         assert low < estimate["g"] < high, estimate
+        # The planted effect is recovered within the CI. The arms come from the randomisation
+        # service's secret seed, so each run is a new draw and a 95% CI misses 1 run in 20:
+        # the check widens it to 99.9% (same centre, 3.29 instead of 1.96 half-widths), so that
+        # it fails only when the estimate is really off.
+        centre, half = (low + high) / 2, (high - low) / 2 * 3.29 / 1.96
+        assert centre - half < planted < centre + half, (planted, estimate)
         assert estimate["schools_per_arm"] == {
             "intervention": arms["intervention"],
             "control": arms["control"],
@@ -224,10 +185,83 @@ def test_the_simulated_trial_is_what_its_seed_implies(first: Played) -> None:
     assert report["plan"]["version"] == an["plan_version"]
 
 
-def test_the_same_seed_plays_the_same_trial_into_a_fresh_platform(
-    first: Played, keys_dir: Path, database_factory: Any
+def test_the_log_verifies_offline_no_control_school_attends_and_consort_adds_up(
+    first: Played, s3_server: S3Server, tmp_path: Path
 ) -> None:
-    stack = start_stack(keys_dir, database_factory, "b")
+    urls, auditor, tm = first.stack.urls, auth("auditor"), auth("trial_manager")
+    # The randomisation log, as an outside auditor checks it: the export, the public keys and a
+    # signed checkpoint, through the offline verifier (no service code involved).
+    for name, path, headers in (
+        ("log.jsonl", "/log/export", auditor),
+        ("checkpoint.json", "/log/checkpoint", auditor),
+        ("jwks.json", "/.well-known/jwks.json", {}),
+    ):
+        resp = httpx.get(urls["randomisation"] + path, headers=headers, timeout=30)
+        assert resp.status_code == 200, resp.text
+        (tmp_path / name).write_bytes(resp.content)
+    verified = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "randomisation.verifier",
+            "log.jsonl",
+            "--jwks",
+            "jwks.json",
+            "--checkpoint",
+            "checkpoint.json",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert verified.returncode == 0 and verified.stdout.startswith("OK: "), verified.stdout
+    assert "2 runs re-derived" in verified.stdout
+
+    # No control school is enrolled in any cohort (nor any school without an allocation).
+    arms = {a["urn"]: a["arm"] for a in pages(f"{urls['randomisation']}/allocations", tm)}
+    enrolled = [
+        e["urn"]
+        for cohort in pages(f"{urls['workshops']}/cohorts", tm)
+        for e in pages(f"{urls['workshops']}/cohorts/{cohort['id']}/schools", tm)
+    ]
+    assert enrolled and {arms.get(urn) for urn in enrolled} == {"intervention"}
+    assert len(enrolled) == len(set(enrolled))
+
+    # CONSORT adds up: assessed = excluded + randomised, randomised = the arms' allocated, each
+    # arm's allocated = its terminal boxes, and each allocation where the randomisation says.
+    consort = httpx.get(f"{urls['analytics']}/report", headers=auditor, timeout=30).json()[
+        "consort"
+    ]
+    assert consort["assessed"]["count"] == (
+        consort["excluded"]["count"] + consort["randomised"]["count"]
+    )
+    assert consort["excluded"]["count"] == sum(
+        box["count"] for key, box in consort["excluded"].items() if key != "count"
+    )
+    assert consort["randomised"]["count"] == sum(
+        arm["allocated"]["count"] for arm in consort["arms"].values()
+    )
+    for name, arm in consort["arms"].items():
+        terminal = ("lost_to_follow_up", "excluded_from_analysis", "analysed", "analysis_pending")
+        assert arm["allocated"]["count"] == sum(arm[box]["count"] for box in terminal), name
+        assert arm["allocated"]["count"] == Counter(arms.values())[name], name
+
+    # Every service kept its files on the S3 server, under its own prefix.
+    stored = {
+        obj["Key"].split("/", 1)[0]
+        for page in s3_server.client()
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=s3_server.bucket)
+        for obj in page.get("Contents", [])
+    }
+    assert {"recruitment", "surveys", "workshops", "analytics"} <= stored
+
+
+def test_the_same_seed_plays_the_same_trial_into_a_fresh_platform(
+    first: Played, dev_keys: Path, database_factory: Any
+) -> None:
+    stack = start_stack(dev_keys, database_factory, "b")
     try:
         again = simulate(stack.urls, schools=SCHOOLS, las=LAS, seed=SEED, echo=lambda line: None)
     finally:

@@ -79,23 +79,40 @@ class Stack:
 
     def start(self, *, ready_timeout: float = 60.0) -> None:
         for spec in services.SERVICES:
-            host = self.env.get(spec.env_prefix + "HOST", "127.0.0.1")
-            port = int(self.env[spec.env_prefix + "PORT"])
-            self.urls[spec.name] = f"http://{host}:{port}"
-            out: IO[bytes] | None = None
-            if self.log_dir is not None:
-                out = (self.log_dir / f"{spec.name}.log").open("ab")
-            self.procs[spec.name] = subprocess.Popen(
-                uvicorn_command(spec.app_factory, host=host, port=port),
-                env=self.env,
-                stdout=out,
-                stderr=out,
-            )
+            self._spawn(spec)
         self.wait_ready(ready_timeout)
 
-    def wait_ready(self, timeout: float) -> None:
+    def _spawn(self, spec: services.ServiceSpec) -> None:
+        host = self.env.get(spec.env_prefix + "HOST", "127.0.0.1")
+        port = int(self.env[spec.env_prefix + "PORT"])
+        self.urls[spec.name] = f"http://{host}:{port}"
+        out: IO[bytes] | None = None
+        if self.log_dir is not None:
+            out = (self.log_dir / f"{spec.name}.log").open("ab")
+        self.procs[spec.name] = subprocess.Popen(
+            uvicorn_command(spec.app_factory, host=host, port=port),
+            env=self.env,
+            stdout=out,
+            stderr=out,
+        )
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one service (a crash: no shutdown work runs)."""
+        proc = self.procs[name]
+        proc.kill()
+        proc.wait(timeout=10)
+
+    def restart(self, name: str, *, ready_timeout: float = 60.0) -> None:
+        """Start one (stopped or killed) service again on its port, and wait until it is ready."""
+        if self.procs[name].poll() is None:
+            self.procs[name].terminate()
+            self.procs[name].wait(timeout=10)
+        self._spawn(services.get(name))
+        self.wait_ready(ready_timeout, only=[name])
+
+    def wait_ready(self, timeout: float, *, only: list[str] | None = None) -> None:
         deadline = time.monotonic() + timeout
-        pending = dict(self.urls)
+        pending = {n: u for n, u in self.urls.items() if only is None or n in only}
         while pending and time.monotonic() < deadline:
             for name, url in list(pending.items()):
                 proc = self.procs[name]

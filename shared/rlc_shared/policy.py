@@ -134,9 +134,11 @@ POLICY: dict[str, Action] = _actions(
      {R.evaluator: ALL, R.trial_manager: ALL}),
     ("survey.read", "read rounds, exports, scores and pseudonymised responses", False,
      {R.evaluator: ALL, R.trial_manager: ALL, R.auditor: ALL, R.service: ALL}),
-    ("survey.read_response_rates", "read response rates and non-responding schools", False,
+    ("survey.read_response_rates", "read response rates", False,
      {R.evaluator: ALL, R.trial_manager: ALL, R.auditor: ALL, R.service: ALL,
       R.virtual_school: OWN_LA, R.school: OWN_SCHOOL}),
+    ("survey.read_non_responders", "read the schools with no response yet (for reminders)", False,
+     {R.evaluator: ALL, R.trial_manager: ALL, R.auditor: ALL, R.virtual_school: OWN_LA}),
     # --- workshops
     ("workshop.manage", "manage the programme, cohorts, sessions and attendance", True,
      {R.delivery: ALL}),

@@ -21,13 +21,20 @@ LA, OTHER_LA = "202", "370"
 #: The specification: action → role → scope. The evaluator manages (a trial manager may also
 #: upload an export by hand); the trial manager and the
 #: auditor read everything; a Virtual School reads its LA's response rates and non-responders;
-#: a school its own response count; services read (analytics); nobody else.
+#: a school its own response count (not the list of non-responders); services read
+#: (analytics); nobody else.
 READERS = {"evaluator": ALL, "trial_manager": ALL, "auditor": ALL, "service": ALL}
 SPEC: dict[str, dict[str, str]] = {
     "survey.manage": {"evaluator": ALL},
     "survey.upload_export": {"evaluator": ALL, "trial_manager": ALL},
     "survey.read": READERS,
     "survey.read_response_rates": READERS | {"virtual_school": OWN_LA, "school": OWN_SCHOOL},
+    "survey.read_non_responders": {
+        "evaluator": ALL,
+        "trial_manager": ALL,
+        "auditor": ALL,
+        "virtual_school": OWN_LA,
+    },
     "audit.read": {"trial_manager": ALL, "auditor": ALL},
 }
 
@@ -131,11 +138,11 @@ ENDPOINTS = [
         "school",
         hidden_code="school-not-randomised",
     ),
-    Endpoint("GET", "/rounds/pre/non-responding-schools", "survey.read_response_rates"),
+    Endpoint("GET", "/rounds/pre/non-responding-schools", "survey.read_non_responders"),
     Endpoint(
         "GET",
         "/rounds/pre/non-responding-schools?la_code={la}",
-        "survey.read_response_rates",
+        "survey.read_non_responders",
         "la",
         hidden_code="local-authority-not-in-trial",
     ),

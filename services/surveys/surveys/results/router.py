@@ -67,7 +67,7 @@ def get_response_rates(
 @router.get(
     "/non-responding-schools",
     response_model=NonRespondingOut,
-    dependencies=[requires("survey.read_response_rates")],
+    dependencies=[requires("survey.read_non_responders")],
 )
 def get_non_responding_schools(
     round: RoundPath,

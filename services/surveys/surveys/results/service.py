@@ -42,6 +42,7 @@ from surveys.scoring import SCALE_NAMES, Codebook, ScaleAccumulator
 from surveys.scoring.packing import layout, unpack
 
 RATES_ACTION = "survey.read_response_rates"
+NON_RESPONDERS_ACTION = "survey.read_non_responders"
 _BATCH = 5000
 
 
@@ -123,6 +124,7 @@ def _visible(
     *,
     la_code: str | None,
     urn: int | None,
+    action: str = RATES_ACTION,
 ) -> list[dict[str, Any]]:
     """The allocations the caller may see, narrowed to ``la_code``/``urn`` if given (an LA or
     school outside the caller's scope is answered exactly as one not in the trial)."""
@@ -134,7 +136,7 @@ def _visible(
 
         if not found:
             raise no_la()
-        authorize(principal, RATES_ACTION, Target(la_code=la_code), hidden=no_la)
+        authorize(principal, action, Target(la_code=la_code), hidden=no_la)
         allocations = found
     if urn is not None:
         found = [a for a in allocations if a.get("urn") == urn]
@@ -150,12 +152,12 @@ def _visible(
             raise no_school()
         authorize(
             principal,
-            RATES_ACTION,
+            action,
             Target(la_code=found[0].get("la_code"), urn=urn),
             hidden=no_school,
         )
         allocations = found
-    vis = visibility(principal, RATES_ACTION)
+    vis = visibility(principal, action)
     return [
         a for a in allocations if vis.covers(Target(la_code=a.get("la_code"), urn=a.get("urn")))
     ]
@@ -224,7 +226,13 @@ def non_responding(
     """The randomised schools (that the caller may see) with no linked response in the round."""
     with transactions() as session:
         get_round(session, name=round.value)
-    allocations = _visible(principal, _allocations(randomisation), la_code=la_code, urn=None)
+    allocations = _visible(
+        principal,
+        _allocations(randomisation),
+        la_code=la_code,
+        urn=None,
+        action=NON_RESPONDERS_ACTION,
+    )
     counts = _responses_by_school(transactions, round=round)
     silent = sorted(
         (a for a in allocations if not counts.get(int(a["urn"]))), key=lambda a: a["urn"]

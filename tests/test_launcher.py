@@ -159,6 +159,14 @@ def test_up_loads_the_simulated_trial_prints_where_to_look_and_stops_on_ctrl_c(
         assert sum(la["counts"]["randomised"] for la in funnel["local_authorities"]) == len(
             consenting
         )
+        rates = json.loads((look / "response-rates.json").read_text())["data"]
+        assert {r["arm"] for r in rates} == {"intervention", "control"}
+        assert sum(r["schools"] for r in rates) == len(consenting)
+        dosage = json.loads((look / "dosage.json").read_text())["data"]
+        assert sorted(d["urn"] for d in dosage) == sorted(
+            a["urn"] for a in allocations if a["arm"] == "intervention"
+        )
+        assert re.search(r"schools responding by arm: control \d+%, intervention \d+%", logged)
         report = json.loads((look / "report.json").read_text())
         assert report["missing_inputs"] == [] and report["impact"]
         assert {

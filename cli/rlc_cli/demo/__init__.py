@@ -3,8 +3,9 @@ services, and where to look once it is in.
 
 ``load_demo`` plays the simulation unless the trial is there already (loading twice does nothing
 the second time); ``describe`` says in a few lines what went in; ``guide`` lists the places to
-look, each as a command that works when pasted into a shell: the funnel, the analysis report,
-the CONSORT diagram, and the offline check of the randomisation log.
+look, each as a command that works when pasted into a shell: the funnel, the response rates per
+arm, the workshop dosage, the analysis report, the CONSORT diagram, and the offline check of the
+randomisation log.
 """
 
 from __future__ import annotations
@@ -77,9 +78,13 @@ def describe(summary: dict[str, Any]) -> list[str]:
     ]
     for round_, counts in sv["rounds"].items():
         links = ", ".join(f"{path} {n}" for path, n in counts["links"].items())
+        rates = ", ".join(
+            f"{arm} {rate:.0%}" for arm, rate in sorted(counts["response_rates"].items())
+        )
         lines.append(
             f"  surveys {round_}: {counts['rows']} responses ({links}; unmatched "
-            f"{counts['unmatched']}, withdrawn teachers left out {counts['withdrawn']})"
+            f"{counts['unmatched']}, withdrawn teachers left out {counts['withdrawn']}); "
+            f"schools responding by arm: {rates}"
         )
     itt = an["itt"]
     lines.append(
@@ -106,6 +111,7 @@ def _report_paths(analytics_url: str, token: str) -> dict[str, str] | None:
 def guide(urls: dict[str, str], *, trial_manager: str, auditor: str) -> list[str]:
     """Where to look: commands that work as printed (``$`` lines, run in one shell)."""
     rec, rnd, an = urls["recruitment"], urls["randomisation"], urls["analytics"]
+    sv, ws = urls["surveys"], urls["workshops"]
 
     def curl(token: str, url: str, out: str) -> str:
         return (
@@ -121,6 +127,9 @@ def guide(urls: dict[str, str], *, trial_manager: str, auditor: str) -> list[str
         f"$ export RLC_AUDITOR_TOKEN={auditor}",
         "The recruitment funnel (a trial manager's view):",
         curl("RLC_TM_TOKEN", f"{rec}/funnel", "funnel.json"),
+        "The pre-round questionnaire's response rates per arm, and each school's workshop dosage:",
+        curl("RLC_TM_TOKEN", f"{sv}/rounds/pre/response-rates?by=arm", "response-rates.json"),
+        curl("RLC_TM_TOKEN", f"{ws}/dosage?limit=500", "dosage.json"),
     ]
     pictures = _report_paths(an, auditor)
     if pictures is not None:

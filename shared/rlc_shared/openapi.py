@@ -61,13 +61,15 @@ def _problem_response(status: int) -> dict[str, Any]:
 
 
 def _statuses(method: str, operation: dict[str, Any], public: bool) -> list[int]:
-    statuses = [400, 404, 422, 502, 503]
+    # Only statuses the operation can answer: 413 for any request carrying a body (the size
+    # limit applies to every route), 415 where a body is read, 409 on writes.
+    statuses = [400, 404, 413, 422, 502, 503]
     if not public:
         statuses += [401, 403]
     if method in WRITES:
         statuses.append(409)
     if "requestBody" in operation:
-        statuses += [413, 415]
+        statuses.append(415)
     return sorted(statuses)
 
 
@@ -86,6 +88,10 @@ def with_problem_responses(doc: dict[str, Any], *, public: PublicPaths) -> dict[
                 existing = responses.get(str(status))
                 if existing is None or status == 422:
                     responses[str(status)] = _problem_response(status)
+                elif "content" not in existing:
+                    # A route's own description of the status (e.g. why a 409) is kept; the
+                    # body is the problem document all the same.
+                    existing["content"] = _problem_response(status)["content"]
     return doc
 
 

@@ -197,11 +197,13 @@ def test_openapi_documents_problem_responses(client: TestClient) -> None:
     assert operations
     for path, method, op in operations:
         responses = op["responses"]
-        expected = {"404", "422", "503"}
+        expected = {"400", "404", "413", "422", "502", "503"}
         if path not in ("/healthz", "/readyz"):
             expected |= {"401", "403"}
+        if method != "get":
+            expected.add("409")
         if "requestBody" in op:
-            expected |= {"413", "415"}
+            expected.add("415")
         assert expected <= responses.keys(), (path, method, sorted(responses))
         for status in expected:
             assert list(responses[status]["content"]) == ["application/problem+json"], (

@@ -216,7 +216,9 @@ def install_error_handlers(app: FastAPI, *, expose_internal_errors: bool) -> Non
     async def _concurrent_change(request: Request, exc: Exception) -> JSONResponse:
         # Services check uniqueness before writing; a constraint that still fires means another
         # request wrote the same thing in between.
-        log.warning("integrity error: %s", type(exc).__name__, exc_info=exc)
+        # The constraint's name only: the database's message quotes the row's values.
+        diag = getattr(getattr(exc, "orig", None), "diag", None)
+        log.warning("integrity error: %s", getattr(diag, "constraint_name", None) or "constraint")
         return problem_response(
             409,
             "Another request changed the same record at the same time; nothing was changed. "

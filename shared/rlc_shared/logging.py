@@ -24,11 +24,16 @@ _SECRETS = re.compile(
     r"(?i)\b(client_secret|secret|password|passwd|token|access_token|api_key)"
     r"([\"']?\s*[=:]\s*[\"']?|%3d)[^\s&,;'\"]+"
 )
+# PostgreSQL's error details quote the row's values ("Key (email)=(x) already exists").
+_DB_DETAIL = re.compile(r"(?m)^(\s*DETAIL:).*$")
+_DB_KEY = re.compile(r"\bKey \(([^)]*)\)=\((?:[^()]|\([^)]*\))*\)")
 #: What a client may choose as its request id (anything else is replaced by a generated one).
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def redact(text: str) -> str:
+    text = _DB_DETAIL.sub(r"\1 [redacted]", text)
+    text = _DB_KEY.sub(r"Key (\1)=([redacted])", text)
     text = _CREDENTIALS.sub(lambda m: f"{m.group(1)} [redacted]", text)
     text = _SECRETS.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
     text = _JWT.sub("[token]", text)

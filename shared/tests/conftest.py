@@ -89,14 +89,27 @@ def demo_router() -> APIRouter:
     return router
 
 
-def make_app(keys: Keys, tmp: Path, **overrides):
+@pytest.fixture(scope="session")
+def shared_database(database_factory) -> str:
+    """The test app's database, migrated once (PostgreSQL or SQLite, as ``RLC_TEST_DATABASE``
+    says), for tests that only read it."""
+    url = database_factory.create("sharedtest")
+    upgrade(TEST_APP_DIR, url)
+    return url
+
+
+@pytest.fixture
+def fresh_database(database_factory) -> str:
+    """A new, migrated database of the test app's own, for a test that counts what it writes."""
+    url = database_factory.create("sharedtest_fresh")
+    upgrade(TEST_APP_DIR, url)
+    return url
+
+
+def make_app(keys: Keys, tmp: Path, *, database_url: str, **overrides):
     tmp.mkdir(parents=True, exist_ok=True)
-    db = tmp / "shared.db"
-    url = f"sqlite:///{db}"
-    if not db.exists():
-        upgrade(TEST_APP_DIR, url)
     values = {
-        "database_url": url,
+        "database_url": database_url,
         "jwks_file": str(keys.jwks_file),
         "storage_dir": str(tmp / "storage"),
         "max_body_bytes": 1024,
@@ -114,6 +127,6 @@ def make_app(keys: Keys, tmp: Path, **overrides):
 
 
 @pytest.fixture
-def client(keys: Keys, tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(make_app(keys, tmp_path)) as c:
+def client(keys: Keys, tmp_path: Path, shared_database: str) -> Iterator[TestClient]:
+    with TestClient(make_app(keys, tmp_path, database_url=shared_database)) as c:
         yield c

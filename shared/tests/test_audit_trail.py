@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,19 +14,16 @@ from rlc_shared.audit import AuditTrail
 from rlc_shared.auth import Principal
 from rlc_shared.db import make_engine
 from rlc_shared.logging import request_id
-from rlc_shared.migrations import upgrade
 
-from .conftest import TEST_APP_DIR, TEST_MODELS
+from .conftest import TEST_MODELS
 
 AuditEvent = TEST_MODELS.AuditEvent
 audit = AuditTrail(AuditEvent)
 
 
 @pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    url = f"sqlite:///{tmp_path / 'audit.db'}"
-    upgrade(TEST_APP_DIR, url)
-    engine = make_engine(url)
+def session(fresh_database: str) -> Iterator[Session]:
+    engine = make_engine(fresh_database)
     with Session(engine) as s:
         yield s
     engine.dispose()

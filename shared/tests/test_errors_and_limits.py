@@ -74,7 +74,9 @@ def test_body_too_large_streamed(client: TestClient, keys: Keys) -> None:
     is_problem(resp, 413)
 
 
-def test_unexpected_error_hides_internals_in_production(keys: Keys, tmp_path: Path) -> None:
+def test_unexpected_error_hides_internals_in_production(
+    keys: Keys, tmp_path: Path, shared_database: str
+) -> None:
     app = make_app(
         keys,
         tmp_path,
@@ -83,7 +85,7 @@ def test_unexpected_error_hides_internals_in_production(keys: Keys, tmp_path: Pa
         database_url="postgresql://u@h/db",
     )
     assert app.docs_url is None and app.openapi_url is None
-    dev = make_app(keys, tmp_path / "dev")
+    dev = make_app(keys, tmp_path / "dev", database_url=shared_database)
     with TestClient(dev, raise_server_exceptions=False) as c:
         body = is_problem(c.get("/boom", headers=keys.headers()), 500)
         assert "secret internals" not in str(body)
@@ -102,13 +104,13 @@ def test_readyz(client: TestClient) -> None:
     assert client.get("/readyz").json() == {"status": "ready"}
 
 
-def test_readyz_not_migrated(keys: Keys, tmp_path: Path) -> None:
+def test_readyz_not_migrated(keys: Keys, tmp_path: Path, database_factory) -> None:
     from rlc_shared.app import create_service_app
 
     from .conftest import TEST_APP_DIR, DemoSettings
 
     settings = DemoSettings(
-        database_url=f"sqlite:///{tmp_path / 'empty.db'}",
+        database_url=database_factory.create("sharedtest_empty"),
         jwks_file=str(keys.jwks_file),
         storage_dir=str(tmp_path),
     )
@@ -119,7 +121,7 @@ def test_readyz_not_migrated(keys: Keys, tmp_path: Path) -> None:
         assert "rlc migrate" in is_problem(c.get("/readyz"), 503)["detail"]
 
 
-def test_cors_production_allowlist(keys: Keys, tmp_path: Path) -> None:
+def test_cors_production_allowlist(keys: Keys, tmp_path: Path, shared_database: str) -> None:
     import pytest
     from pydantic import ValidationError
 
@@ -133,10 +135,18 @@ def test_cors_production_allowlist(keys: Keys, tmp_path: Path) -> None:
             cors_origins=["*"],
         )
     with pytest.raises(ValidationError, match="PostgreSQL"):
-        make_app(keys, tmp_path, environment="production", jwt_issuer="https://login.example")
+        make_app(
+            keys,
+            tmp_path,
+            environment="production",
+            jwt_issuer="https://login.example",
+            database_url=f"sqlite:///{tmp_path / 'x.db'}",
+        )
     with pytest.raises(ValidationError, match="dev token issuer"):
         make_app(keys, tmp_path, environment="production", database_url="postgresql://u@h/db")
-    dev = make_app(keys, tmp_path, cors_origins=["https://spa.example"])
+    dev = make_app(
+        keys, tmp_path, database_url=shared_database, cors_origins=["https://spa.example"]
+    )
     with TestClient(dev) as c:
         ok = c.get("/healthz", headers={"Origin": "https://spa.example"})
         assert ok.headers["access-control-allow-origin"] == "https://spa.example"
@@ -144,16 +154,14 @@ def test_cors_production_allowlist(keys: Keys, tmp_path: Path) -> None:
         assert "access-control-allow-origin" not in other.headers
 
 
-def test_page_size_capped(keys: Keys, tmp_path: Path) -> None:
+def test_page_size_capped(keys: Keys, tmp_path: Path, fresh_database: str) -> None:
     from rlc_shared.audit_api import audit_router
-    from rlc_shared.migrations import upgrade
 
     from .conftest import TEST_APP_DIR, TEST_MODELS, DemoSettings
 
     AuditEvent = TEST_MODELS.AuditEvent
 
-    url = f"sqlite:///{tmp_path / 'audit.db'}"
-    upgrade(TEST_APP_DIR, url)
+    url = fresh_database
     settings = DemoSettings(
         database_url=url, jwks_file=str(keys.jwks_file), storage_dir=str(tmp_path), max_page_size=3
     )

@@ -130,7 +130,9 @@ def test_tampered_cursor_is_400(client: TestClient, keys: Keys, value: str) -> N
 # --- 7. request ids and logs -------------------------------------------------------------------
 
 
-def test_unsafe_request_id_is_replaced(client: TestClient, keys: Keys, tmp_path: Path) -> None:
+def test_unsafe_request_id_is_replaced(
+    client: TestClient, keys: Keys, tmp_path: Path, shared_database: str
+) -> None:
     resp = client.get("/healthz", headers={"X-Request-ID": "<script>alert(1)</script>"})
     assert resp.headers["x-request-id"] != "<script>alert(1)</script>"
     assert len(resp.headers["x-request-id"]) == 32
@@ -138,7 +140,7 @@ def test_unsafe_request_id_is_replaced(client: TestClient, keys: Keys, tmp_path:
         assert client.get("/healthz", headers={"X-Request-ID": unsafe}).headers["x-request-id"] != (
             unsafe
         )
-    dev = make_app(keys, tmp_path / "dev")
+    dev = make_app(keys, tmp_path / "dev", database_url=shared_database)
     with TestClient(dev, raise_server_exceptions=False) as c:
         boom = c.get("/boom", headers={**keys.headers(), "X-Request-ID": "<b>x</b>"})
         body = problem(boom, 500)
@@ -168,18 +170,76 @@ def test_redaction_of_what_the_probe_found(raw: str, secret: str) -> None:
 
 
 def test_tracebacks_do_not_log_bound_values(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    fresh_database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    """Neither the statement's bound values nor the database's own account of the row (on
+    PostgreSQL: "DETAIL: Key (name)=(...) already exists") reach the log."""
+    engine = make_engine(fresh_database)
     searched = "".join(["Hill", "side"])  # not a literal: tracebacks quote source lines
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE school_name (name VARCHAR(100) UNIQUE)"))
+        conn.execute(text("INSERT INTO school_name VALUES (:n)"), {"n": searched})
     with caplog.at_level(logging.ERROR):
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT * FROM no_such_table WHERE name = :n"), {"n": searched})
-        except Exception:  # noqa: BLE001
-            logging.getLogger("rlc.test").exception("query failed")
+        for statement in (
+            "SELECT * FROM no_such_table WHERE name = :n",
+            "INSERT INTO school_name VALUES (:n)",
+        ):
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(statement), {"n": searched})
+            except Exception:  # noqa: BLE001
+                logging.getLogger("rlc.test").exception("query failed")
+    engine.dispose()
     logged = "\n".join(JsonFormatter().format(r) for r in caplog.records)
-    assert "no_such_table" in logged and "Hillside" not in logged
+    assert "no_such_table" in logged and "school_name" in logged
+    assert "Hillside" not in logged
+
+
+def test_a_concurrent_duplicate_is_a_409_problem_that_names_no_value(
+    keys: Keys, tmp_path: Path, fresh_database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A unique constraint that fires (two requests writing the same thing at once) is a 409
+    problem, and its log line names the constraint, never the row."""
+    from fastapi import APIRouter
+
+    from rlc_shared.app import create_service_app
+
+    from .conftest import TEST_APP_DIR, DemoSettings
+
+    engine = make_engine(fresh_database)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE school_name (name VARCHAR(100) UNIQUE)"))
+    searched = "".join(["Hill", "side"])
+    router = APIRouter()
+
+    @router.post("/names")
+    def add() -> dict:
+        """Insert the same name each time."""
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO school_name VALUES (:n)"), {"n": searched})
+        return {"ok": True}
+
+    settings = DemoSettings(
+        database_url=fresh_database, jwks_file=str(keys.jwks_file), storage_dir=str(tmp_path)
+    )
+    app = create_service_app(
+        settings=settings, title="t", description="", service_dir=TEST_APP_DIR, routers=[router]
+    )
+    errors = logging.getLogger("rlc.errors")
+    with TestClient(app) as c:
+        # The app's start-up replaced the root handlers: listen on the handler's own logger.
+        errors.addHandler(caplog.handler)
+        try:
+            assert c.post("/names", headers=keys.headers()).status_code == 200
+            body = problem(c.post("/names", headers=keys.headers()), 409)
+        finally:
+            errors.removeHandler(caplog.handler)
+    assert body["type"].endswith("/concurrent-change") and searched not in str(body)
+    logged = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    assert "integrity error" in logged and searched not in logged
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM school_name")).scalar() == 1
+    engine.dispose()
 
 
 # --- 9. the OpenAPI document lists the errors --------------------------------------------------

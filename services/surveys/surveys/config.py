@@ -82,6 +82,10 @@ class Settings(ServiceSettings):
     chunk_rows: int = Field(default=5000, ge=1, le=100_000)
     #: Row-level problems kept per export (all are counted).
     errors_kept: int = Field(default=200, ge=1, le=10_000)
+    #: How often the withdrawal check (run with the worker) asks recruitment again about the
+    #: staff records of teachers whose answers are held, so that a teacher who withdraws
+    #: there later is left out (``surveys.teachers.check``): one request per school.
+    withdrawal_check_interval_seconds: float = Field(default=900.0, gt=0)
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:

@@ -73,3 +73,14 @@ class DependencyUnavailable(ServiceUnavailable):
 
 class InvalidWithdrawal(Unprocessable):
     code = "invalid-withdrawal"
+
+
+class ExportNotRecorded(ServiceUnavailable):
+    """The raw export is stored, but its row kept colliding with concurrent writes: the same
+    delivery sent again is recorded (or answered with the export that won) without storing
+    anything twice."""
+
+    code = "export-not-recorded"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "5"})

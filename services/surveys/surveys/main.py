@@ -21,6 +21,7 @@ from surveys.processing.worker import parsing_worker
 from surveys.pseudonyms import Pseudonymiser
 from surveys.results.router import router as results_router
 from surveys.rounds.router import router as rounds_router
+from surveys.teachers.check import withdrawal_check_worker
 from surveys.teachers.router import router as teachers_router
 from surveys.unmatched.router import router as unmatched_router
 
@@ -51,6 +52,7 @@ def on_startup(app: FastAPI, stack: AsyncExitStack) -> None:
     app.state.pseudonymiser = Pseudonymiser(settings.pseudonym_secret_value())
     app.state.evaluator_bucket = EvaluatorBucket.from_settings(settings)
     app.state.parsing_worker = None
+    app.state.withdrawal_check = None
     if settings.worker_enabled:
         worker, processor = parsing_worker(
             engine=app.state.engine,
@@ -62,6 +64,15 @@ def on_startup(app: FastAPI, stack: AsyncExitStack) -> None:
         worker.start()
         stack.callback(worker.stop)
         app.state.parsing_worker = processor
+        checker, check = withdrawal_check_worker(
+            engine=app.state.engine,
+            directory=recruitment,
+            pseudonymiser=app.state.pseudonymiser,
+            interval=settings.withdrawal_check_interval_seconds,
+        )
+        checker.start()
+        stack.callback(checker.stop)
+        app.state.withdrawal_check = check
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

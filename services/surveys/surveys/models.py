@@ -253,3 +253,21 @@ class TeacherWithdrawal(ServiceModel, table=True):
     requested_by: str = Field(max_length=200)
     reason: str = Field(max_length=2000)
     responses_deleted: int = 0
+
+
+class TeacherStaff(ServiceModel, table=True):
+    """A recruitment staff record a teacher's respondent email matched when their responses
+    were parsed: the withdrawal check asks recruitment about that school's staff again later,
+    so a teacher who withdraws after their answers were parsed is left out too.
+
+    The record is named by a keyed hash of its id (``Pseudonymiser.staff_record``), never the
+    id itself: this table, with the responses, must not lead to the person in recruitment.
+    """
+
+    __tablename__ = "teacher_staff"
+
+    teacher_key: str = Field(primary_key=True, max_length=64)
+    staff_hash: str = Field(primary_key=True, max_length=64)
+    #: The staff record's school in recruitment (whose staff list the check reads).
+    urn: int
+    found_at: dt.datetime = Field(default_factory=utcnow)

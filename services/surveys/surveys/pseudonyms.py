@@ -4,7 +4,10 @@ A teacher is ``teacher_key``: HMAC-SHA256 of their normalised email (when the ex
 respondent email column) or of their response id, under a key derived from
 ``SURVEYS_PSEUDONYM_SECRET``. The same teacher in the pre and post rounds gets the same key, and
 nobody without the secret can recompute it from an address. School emails get a hash under a
-second derived key (so the two kinds of hash cannot be compared with each other).
+second derived key (so the two kinds of hash cannot be compared with each other), and the
+recruitment service's staff records found for a teacher a hash of their id under a third: the
+withdrawal check recognises a record among a school's staff without this service keeping an id
+that leads to the person in recruitment.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class Pseudonymiser:
         root = secret.encode("utf-8")
         self._teacher = _Keyed(hmac.new(root, b"rlc-surveys/teacher", hashlib.sha256).digest())
         self._school = _Keyed(hmac.new(root, b"rlc-surveys/school-email", hashlib.sha256).digest())
+        self._staff = _Keyed(hmac.new(root, b"rlc-surveys/staff-record", hashlib.sha256).digest())
 
     def _hash(self, key: _Keyed, text: str) -> str:
         return key.hexdigest(text.encode("utf-8"))
@@ -78,6 +82,10 @@ class Pseudonymiser:
     def school_email(self, key: str) -> str:
         """The hash of a school email (normalised, case-folded)."""
         return self._hash(self._school, key)
+
+    def staff_record(self, staff_id: int) -> str:
+        """The hash of a recruitment staff record's id."""
+        return self._hash(self._staff, str(int(staff_id)))
 
     def teacher_from_raw_email(self, raw: str) -> str:
         """The pseudonym for an address as a person types it (withdrawal requests)."""

@@ -7,6 +7,8 @@ import base64
 import hashlib
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +250,59 @@ def test_an_export_of_another_survey_fails_with_the_reason(sv: Any) -> None:
     assert "SV_someone_else" in export["errors"][0]["problem"]
     with sv.client.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
         assert conn.execute(select(func.count()).select_from(SurveyResponse)).scalar() == 0
+
+
+@contextmanager
+def export_rows_refused(engine: Any) -> Iterator[None]:
+    """A database that refuses every new export row with a constraint violation (a trigger),
+    as a unique index fired by concurrent writes on every attempt would."""
+    if engine.dialect.name == "postgresql":
+        create = [
+            "CREATE FUNCTION refuse_export() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'refused by the test' USING ERRCODE = 'unique_violation'; "
+            "END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_export BEFORE INSERT ON export "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_export()",
+        ]
+        drop = ["DROP TRIGGER refuse_export ON export", "DROP FUNCTION refuse_export()"]
+    else:
+        create = [
+            "CREATE TRIGGER refuse_export BEFORE INSERT ON export "
+            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ]
+        drop = ["DROP TRIGGER refuse_export"]
+    with engine.begin() as conn:
+        for statement in create:
+            conn.exec_driver_sql(statement)
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            for statement in drop:
+                conn.exec_driver_sql(statement)
+
+
+def test_an_export_that_cannot_be_recorded_is_a_503_saying_to_send_it_again(sv: Any) -> None:
+    sv.put_round()
+    data = small_export(sv)
+    body = sv.payload(content=data)
+    with export_rows_refused(sv.client.app.state.engine):
+        resp = sv.deliver(body, sv.sign(body, msg_id="msg_refused_1"))
+        upload = sv.client.post(
+            "/exports",
+            headers=sv.evaluator(),
+            data={"round": "pre"},
+            files={"file": ("by-hand.csv", data, "text/csv")},
+        )
+    for answer in (resp, upload):
+        problem = refused(answer, 503)
+        assert problem["type"].endswith("/export-not-recorded")
+        assert answer.headers["retry-after"] == "5"
+        assert "Send the same delivery again" in problem["detail"]
+        assert hashlib.sha256(data).hexdigest()[:12] in problem["detail"]
+    assert sv.count(Export) == 0 and sv.count(AuditEvent) == 1  # the round's only
+    assert len(stored_keys(sv)) == 1  # the raw file is kept, once
+    # Sent again once the database takes it: recorded once, and parsed.
+    again = sv.deliver(body, sv.sign(body, msg_id="msg_refused_1"))
+    assert again.status_code == 202, again.text
+    assert sv.wait(again.json()["id"])["rows"] == 6 and sv.count(Export) == 1

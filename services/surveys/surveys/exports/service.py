@@ -33,7 +33,7 @@ from rlc_shared.errors import ServiceUnavailable
 from rlc_shared.storage import ObjectStorage
 from surveys.auditing import WEBHOOK_ACTOR, audit
 from surveys.config import Settings
-from surveys.errors import InvalidWebhookPayload
+from surveys.errors import ExportNotRecorded, InvalidWebhookPayload
 from surveys.exports import queries
 from surveys.exports.bucket import EvaluatorBucket
 from surveys.models import Export, ExportStatus
@@ -159,23 +159,45 @@ def record_export(session: Session, *, incoming: Incoming, stored: StoredRaw, ac
     return export
 
 
+_RECORD_ATTEMPTS = 3
+
+
 def _record(
     transactions: Transactions, *, incoming: Incoming, stored: StoredRaw, actor: Any
 ) -> Export:
     """Record the export; a concurrent delivery of the same webhook id, or of the same content,
-    is settled by the unique indexes and the loser takes the winner's answer."""
-    for _ in range(3):
+    is settled by the unique indexes and the loser takes the winner's answer.
+
+    Two attempts settle any race between two deliveries (the second sees the winner's row); a
+    constraint that still fires on the third is not a race this function can settle, so the
+    sender is told to send the same delivery again (a 503, which survey platforms retry).
+    """
+    last: IntegrityError | None = None
+    for _ in range(_RECORD_ATTEMPTS):
         try:
             with transactions() as session:
                 return record_export(session, incoming=incoming, stored=stored, actor=actor)
-        except IntegrityError:
+        except IntegrityError as exc:
+            last = exc
             if incoming.webhook_id is not None:
                 with transactions() as session:
                     existing = queries.by_webhook_id(session, webhook_id=incoming.webhook_id)
                 if existing is not None:
                     return existing
             # Another original of the same content committed first: record as its duplicate.
-    raise RuntimeError("the export could not be recorded after three attempts")
+    logger.error(
+        "export %s… could not be recorded: a database constraint fired %d times",
+        stored.sha256[:12],
+        _RECORD_ATTEMPTS,
+        exc_info=last,
+    )
+    raise ExportNotRecorded(
+        f"The export's file was stored (SHA-256 {stored.sha256[:12]}…), but recording it "
+        f"collided with other writes {_RECORD_ATTEMPTS} times, so it was not queued for "
+        "parsing. Send the same delivery again in a few seconds: it is then recorded once, "
+        "or answered with the export already recorded for it. If this persists, look at the "
+        "service's log for the constraint that fires."
+    )
 
 
 def _accepted(export: Export) -> WebhookAccepted:

@@ -11,6 +11,7 @@ import re
 import struct
 from typing import Final, Literal
 
+from rlc_shared.content import media_type
 from surveys.formats.errors import ExportFormatError
 
 __all__ = [
@@ -86,8 +87,7 @@ def declared_format(declared: str | None) -> ExportFormat | None:
     extension (".json") stands for; None if it is empty or names nothing we read."""
     if not declared:
         return None
-    key = declared.split(";", 1)[0].strip().lower().lstrip(".")
-    return _DECLARED.get(key)
+    return _DECLARED.get(media_type(declared).lstrip("."))
 
 
 def _extension(file_name: str | None) -> str | None:
@@ -189,7 +189,7 @@ def detect_format(
         said = declared_format(declared)
         if declared and said is None:
             warnings.append(
-                f"The sender declared the format as {declared.split(';', 1)[0].strip()!r}, "
+                f"The sender declared the format as {media_type(declared)!r}, "
                 f"which we do not recognise; the content is {_DESCRIBED[found]}."
             )
         elif said is not None and said != found:

@@ -13,9 +13,10 @@ One export at a time per worker; several workers (threads or processes) share th
 3. **Each chunk** (``chunk_rows`` responses): score it (vectorised), link its school emails with
    one bulk call to the recruitment service for the addresses not seen before in this export,
    look up the respondents' staff records (withdrawals) the same way, then write it in ONE
-   short transaction: upsert responses by (round, response id), the unmatched queue, the
-   counters and ``progress_row``, and the heartbeat, after checking the claim is still ours. No
-   transaction is open during the HTTP calls.
+   short transaction: upsert responses by (round, response id), the unmatched queue, the staff
+   records the kept teachers' emails matched (for the later withdrawal check,
+   ``surveys.teachers.check``), the counters and ``progress_row``, and the heartbeat, after
+   checking the claim is still ours. No transaction is open during the HTTP calls.
 4. **Done**: the counts are taken from the stored responses and the export is marked done.
 
 A worker killed at any point leaves the export ``parsing`` with its last committed chunk; the
@@ -33,7 +34,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -68,6 +69,7 @@ from surveys.models import (
     ManualLink,
     SurveyResponse,
     SurveyRound,
+    TeacherStaff,
     TeacherWithdrawal,
     UnmatchedResponse,
     UnmatchedStatus,
@@ -77,14 +79,13 @@ from surveys.processing.state import reset_counts
 from surveys.pseudonyms import Pseudonymiser, email_key
 from surveys.scoring import SCALE_NAMES, Codebook, CodebookColumns, score_frame
 from surveys.scoring.packing import pack
+from surveys.teachers.staff import WITHDRAWN_FROM, withdrawn
 from surveys.text import clean
 
 __all__ = ["Claim", "Processor", "WITHDRAWN_FROM", "worker_identity"]
 
 log = logging.getLogger("surveys.worker")
 
-#: What a teacher's withdrawal must cover for their questionnaire answers to be left out.
-WITHDRAWN_FROM = frozenset({"questionnaires", "data_processing", "all"})
 #: Preflight and skipped chunks refresh the heartbeat at most this often.
 _TOUCH_EVERY = 5.0
 _MAX_ID = 200
@@ -161,12 +162,13 @@ def _role(value: Any) -> str | None:
     return text[:_MAX_ROLE] if text else None
 
 
-def _withdrawn(staff: Iterable[dict[str, Any]]) -> bool:
-    for record in staff:
-        covers = set(record.get("withdrawal_covers") or [])
-        if record.get("withdrawn_on") and covers & WITHDRAWN_FROM:
-            return True
-    return False
+@dataclass(frozen=True)
+class StaffFound:
+    """What recruitment's staff records say about one respondent email: withdrawn, and the
+    records it matched as (hashed id, school)."""
+
+    withdrawn: bool
+    records: tuple[tuple[str, int], ...] = ()
 
 
 def _insert(session: Session, model: Any) -> Any:
@@ -381,7 +383,7 @@ class Processor:
                     self._check(claim, touch=True)
         manual = self._manual_links()
         linker = Linker(directory=self.directory, pseudonymiser=self.pseudonymiser, manual=manual)
-        staff: dict[str, bool] = {}
+        staff: dict[str, StaffFound] = {}
         suppressed = self._suppressed()
         open_items = self._open_items(claim.round)
         with self._open(claim) as raw, reader(raw) as export:
@@ -480,7 +482,7 @@ class Processor:
         columns: CodebookColumns,
         *,
         linker: Linker,
-        staff: dict[str, bool],
+        staff: dict[str, StaffFound],
         suppressed: frozenset[str],
     ) -> tuple[ChunkResult, dict[str, Any]]:
         """Score, link and pseudonymise a chunk (HTTP calls here, no transaction)."""
@@ -537,7 +539,7 @@ class Processor:
         new = sorted({e for e in teacher_emails if e and e not in staff})
         if new:
             for address, answer in zip(new, self.directory.staff_by_emails(new), strict=True):
-                staff[address] = _withdrawn(answer.get("staff") or [])
+                staff[address] = self._staff_found(answer.get("staff") or [])
         keys = [
             (self.pseudonymiser.teacher_by_email(e), "email")
             if e
@@ -556,13 +558,17 @@ class Processor:
         responses: list[tuple[Any, ...]] = []
         unmatched: list[tuple[str, int, Link]] = []
         withdrawn_ids: list[str] = []
+        staff_links: dict[tuple[str, str], int] = {}
         for n, i in enumerate(kept):
             rid = ids[i]
             assert rid is not None
             key, source = keys[n]
-            if (teacher_emails[n] and staff.get(teacher_emails[n] or "")) or key in suppressed:
+            found = staff.get(teacher_emails[n] or "")
+            if (found is not None and found.withdrawn) or key in suppressed:
                 withdrawn_ids.append(rid)
                 continue
+            for staff_hash, staff_urn in found.records if found is not None else ():
+                staff_links[(key, staff_hash)] = staff_urn
             link = links[n]
             if link.reason == "no-email":
                 link = linker.blank(round=claim.round, response_id=rid)
@@ -595,7 +601,29 @@ class Processor:
         result.withdrawn = len(withdrawn_ids)
         errors.sort(key=lambda e: (e.row, e.column or ""))
         result.errors = errors
-        return result, {"responses": responses, "unmatched": unmatched, "withdrawn": withdrawn_ids}
+        batch = {
+            "responses": responses,
+            "unmatched": unmatched,
+            "withdrawn": withdrawn_ids,
+            "staff": [
+                {"teacher_key": key, "staff_hash": h, "urn": urn}
+                for (key, h), urn in sorted(staff_links.items())
+            ],
+        }
+        return result, batch
+
+    def _staff_found(self, records: list[dict[str, Any]]) -> StaffFound:
+        """An address's staff records: withdrawn, or the records to check again later."""
+        if withdrawn(records):
+            return StaffFound(withdrawn=True)
+        return StaffFound(
+            withdrawn=False,
+            records=tuple(
+                (self.pseudonymiser.staff_record(r["id"]), int(r["urn"]))
+                for r in records
+                if r.get("id") is not None and r.get("urn") is not None
+            ),
+        )
 
     def _suppressed(self) -> frozenset[str]:
         """The teachers whose responses were deleted on request: few, read once per export."""
@@ -632,6 +660,12 @@ class Processor:
             if responses:
                 _upsert_responses(session, responses)
                 self._queue(session, claim, responses, batch["unmatched"], open_items)
+            if batch["staff"]:
+                now = utcnow()
+                session.exec(  # type: ignore[call-overload]
+                    _insert(session, _table(TeacherStaff)).on_conflict_do_nothing(),
+                    params=[link | {"found_at": now} for link in batch["staff"]],
+                )
             export.rows += result.rows
             export.withdrawn += result.withdrawn
             export.rows_rejected += result.rejected

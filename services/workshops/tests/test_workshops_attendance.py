@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import Session
 
 from workshops.attendance import service as attendance_service
 from workshops.main import create_app
+from workshops.models import AttendanceReport
 
 D1 = dt.date(2021, 11, 15)  # workshop 1
 D2 = dt.date(2021, 12, 13)  # workshop 2
@@ -195,6 +197,38 @@ def test_the_same_file_twice_changes_nothing(api: Any, camden: dict[str, Any]) -
     # The same export for another session is a mistake.
     other = api.upload(sessions["workshop_2"]["id"], data)
     assert other.status_code == 409 and "already uploaded for session" in other.json()["detail"]
+
+
+def test_a_report_whose_file_is_lost_is_a_404_problem_and_keeps_its_record(
+    api: Any, camden: dict[str, Any]
+) -> None:
+    session = camden["sessions"]["workshop_1"]
+    made = api.upload(session["id"], h.zoom_file(workshop_1_joins(api, camden["urns"]), day=D1))
+    assert made.status_code == 201, made.text
+    report_id = made.json()["report_id"]
+    before = (api.attendance(session["id"]), len(api.audit()))
+    # The object store lost the file (deleted by hand, a bucket restored without it).
+    app = api.client.app
+    with Session(app.state.engine) as db:
+        report = db.get(AttendanceReport, report_id)
+        assert report is not None
+        key = report.storage_key
+    assert app.state.storage.exists(key)
+    app.state.storage.delete(key)
+    lost = api.client.get(f"/attendance-reports/{report_id}/file", headers=api.evaluator())
+    assert lost.status_code == 404, lost.text
+    assert lost.headers["content-type"] == "application/problem+json"
+    problem = lost.json()
+    assert problem["type"].endswith("/attendance-report-file-missing")
+    assert problem["report_id"] == report_id
+    assert f"attendance report {report_id} is missing from object storage" in problem["detail"]
+    assert "attendance-reports/" not in problem["detail"]  # no storage key in the answer
+    # The record and what was computed from it are as they were.
+    assert (
+        api.ok(api.client.get(f"/attendance-reports/{report_id}", headers=api.delivery()))["id"]
+        == report_id
+    )
+    assert (api.attendance(session["id"]), len(api.audit())) == before
 
 
 def test_a_malformed_time_is_refused_with_its_line_and_changes_nothing(
@@ -540,6 +574,58 @@ def test_schools_and_virtual_schools_see_their_own_attendance(
     assert (
         api.client.get(
             f"/sessions/{session['id']}/attendance/unmatched", headers=api.school(a)
+        ).status_code
+        == 403
+    )
+    # Each school sees its own rows only, never a colleague school's or the Virtual School's.
+    b = camden["urns"][1]
+    theirs = api.attendance(session["id"], headers=api.school(b))
+    assert theirs and {r["urn"] for r in theirs} == {b}
+    assert not {r["staff_id"] for r in own} & {r["staff_id"] for r in theirs}
+
+
+def test_schools_and_virtual_schools_find_the_sessions_of_their_cohort(
+    api: Any, camden: dict[str, Any]
+) -> None:
+    """They hold workshop.read_attendance only: the cohort (a school: the one it is enrolled in;
+    a Virtual School: its LA's) and its sessions lead them to the attendance."""
+    cohort_id, a = camden["cohort"]["id"], camden["urns"][0]
+    barnsley, _, (barnsley_school, *_) = api.enrolled("370", count=1)
+    expected = [s["id"] for s in sorted(camden["sessions"].values(), key=lambda s: s["position"])]
+    for headers in (api.school(a), api.vs("202")):
+        listed = api.ok(api.client.get("/cohorts", headers=headers))["data"]
+        assert [c["id"] for c in listed] == [cohort_id]
+        assert api.ok(api.client.get(f"/cohorts/{cohort_id}", headers=headers))["schools"] == 4
+        sessions = api.ok(api.client.get(f"/cohorts/{cohort_id}/sessions", headers=headers))
+        assert [s["id"] for s in sessions] == expected
+        one = api.ok(api.client.get(f"/sessions/{expected[1]}", headers=headers))
+        assert one["key"] == "workshop_1" and one["cohort_id"] == cohort_id
+        assert api.attendance(expected[1], headers=headers)
+        # Another LA's cohort is answered exactly as a missing one.
+        hidden = api.client.get(f"/cohorts/{barnsley['id']}/sessions", headers=headers)
+        missing = api.client.get("/cohorts/999999/sessions", headers=headers)
+        assert hidden.status_code == missing.status_code == 404
+        assert hidden.json()["type"] == missing.json()["type"]
+        assert hidden.json()["type"].endswith("/cohort-not-found")
+        other_session = api.sessions(barnsley["id"])["workshop_1"]["id"]
+        assert api.client.get(f"/sessions/{other_session}", headers=headers).status_code == 404
+        # Still not the cohort's schools, attendees or the review list (workshop.read).
+        for path in (f"/cohorts/{cohort_id}/schools", f"/cohorts/{cohort_id}/attendees"):
+            assert api.client.get(path, headers=headers).status_code == 403
+    # A school sees its own cohort, not its Virtual School's other cohorts; a school enrolled
+    # nowhere sees none.
+    assert [
+        c["id"]
+        for c in api.ok(api.client.get("/cohorts", headers=api.school(barnsley_school)))["data"]
+    ] == [barnsley["id"]]
+    control = api.school(api.world.control("202")[0])
+    assert api.ok(api.client.get("/cohorts", headers=control))["data"] == []
+    assert api.client.get(f"/cohorts/{cohort_id}/sessions", headers=control).status_code == 404
+    assert api.client.get(f"/sessions/{expected[1]}", headers=control).status_code == 404
+    # Seeing a session is not managing it.
+    assert (
+        api.client.patch(
+            f"/sessions/{expected[1]}", headers=api.school(a), json={"facilitator": "x"}
         ).status_code
         == 403
     )

@@ -6,7 +6,9 @@ The expectations come from the specification below (issue 10, item 7), written o
 independently of ``rlc_shared.policy``: delivery manages the programme, cohorts, sessions and
 attendance; the evaluator reads everything and manages observations, case studies, incentives,
 costs and the compliance rule; trial managers and auditors read; a school sees its own
-attendance, a Virtual School its LA's. Writes are sent with a body that fails validation after
+attendance, a Virtual School its LA's, and each the cohorts and sessions that attendance belongs
+to (``workshop.read_attendance``: a school the cohort it is enrolled in, a Virtual School its LA's
+cohorts; any other cohort or session is answered as missing). Writes are sent with a body that fails validation after
 authorisation (an allowed write answers 422 and changes nothing); the state is compared at the
 end.
 """
@@ -105,20 +107,21 @@ class Endpoint:
 
 C, S, E = "cohort-not-found", "session-not-found", "school-not-enrolled"
 R, M, X = "workshop.read", "workshop.manage", "evaluation.manage"
+RA = "workshop.read_attendance"
 ENDPOINTS = [
     Endpoint("GET", "/programme", R, "none"),
     Endpoint("PATCH", "/programme/sessions/{programme_session_id}", M, "none", INVALID),
     Endpoint("POST", "/cohorts", M, "none", INVALID),
-    Endpoint("GET", "/cohorts", R, "none"),
-    Endpoint("GET", "/cohorts/{cohort_id}", R, "cohort", hidden_code=C),
-    Endpoint("GET", "/cohorts/{cohort_id}/sessions", R, "cohort", hidden_code=C),
+    Endpoint("GET", "/cohorts", RA, "none"),
+    Endpoint("GET", "/cohorts/{cohort_id}", RA, "cohort", hidden_code=C),
+    Endpoint("GET", "/cohorts/{cohort_id}/sessions", RA, "cohort", hidden_code=C),
     Endpoint("POST", "/cohorts/{cohort_id}/schools", M, "cohort", INVALID, C),
     Endpoint("GET", "/cohorts/{cohort_id}/schools", R, "cohort", hidden_code=C),
     Endpoint("GET", "/cohorts/{cohort_id}/attendees", R, "cohort", hidden_code=C),
     Endpoint("POST", "/cohorts/{cohort_id}/attendees/refresh", M, "cohort", INVALID, C),
-    Endpoint("GET", "/sessions/{session_id}", R, "session", hidden_code=S),
+    Endpoint("GET", "/sessions/{session_id}", RA, "session", hidden_code=S),
     Endpoint("PATCH", "/sessions/{session_id}", M, "session", INVALID, S),
-    Endpoint("GET", "/sessions/{session_id}/attendance", "workshop.read_attendance", "session", hidden_code=S),
+    Endpoint("GET", "/sessions/{session_id}/attendance", RA, "session", hidden_code=S),
     Endpoint("POST", "/sessions/{session_id}/attendance", M, "session", INVALID, S),
     Endpoint("POST", "/sessions/{session_id}/attendance-reports", M, "session", EMPTY_FORM, S),
     Endpoint("GET", "/sessions/{session_id}/attendance-reports", R, "session", hidden_code=S),
@@ -129,8 +132,8 @@ ENDPOINTS = [
     Endpoint("POST", "/attendance-reports/{report_id}/retraction", M, "none", INVALID),
     Endpoint("GET", "/attendance-threshold", R, "none"),
     Endpoint("PUT", "/attendance-threshold", M, "none", INVALID),
-    Endpoint("GET", "/dosage", "workshop.read_attendance", "none"),
-    Endpoint("GET", "/dosage/{urn}", "workshop.read_attendance", "school", hidden_code=E),
+    Endpoint("GET", "/dosage", RA, "none"),
+    Endpoint("GET", "/dosage/{urn}", RA, "school", hidden_code=E),
     Endpoint("GET", "/compliance-rules", R, "none"),
     Endpoint("POST", "/compliance-rules", X, "none", INVALID),
     Endpoint("GET", "/compliance-rules/{version}", R, "none"),
@@ -142,6 +145,7 @@ ENDPOINTS = [
     Endpoint("GET", "/observations/{observation_id}", R, "none"),
     Endpoint("POST", "/case-studies", X, "none", INVALID),
     Endpoint("GET", "/case-studies", R, "none"),
+    Endpoint("GET", "/case-studies/summary", R, "none"),
     Endpoint("GET", "/case-studies/{case_study_id}", R, "none"),
     Endpoint("POST", "/case-studies/{case_study_id}/withdrawal", X, "none", INVALID),
     Endpoint("POST", "/case-studies/{case_study_id}/interviews", X, "none", INVALID),
@@ -347,3 +351,14 @@ def test_lists_are_scoped(api: Any, trial: dict[str, Any]) -> None:
     assert urns(both) == sorted([own, other])
     rows = api.attendance(trial["sessions"][LA], headers=api.school(own))
     assert {r["urn"] for r in rows} == {own}
+
+    def cohorts(headers: dict[str, str]) -> list[int]:
+        return [c["id"] for c in api.ok(api.client.get("/cohorts", headers=headers))["data"]]
+
+    mine, theirs = trial["cohorts"][LA], trial["cohorts"][OTHER_LA]
+    assert cohorts(api.evaluator()) == cohorts(api.delivery()) == [mine, theirs]
+    assert cohorts(api.vs(LA)) == [mine] and cohorts(api.vs(OTHER_LA)) == [theirs]
+    assert cohorts(api.school(own)) == [mine] and cohorts(api.school(other)) == [theirs]
+    assert cohorts(api.school(api.world.control(LA)[0])) == []  # enrolled nowhere
+    assert cohorts(api.role("virtual_school")) == []
+    assert cohorts(both) == [mine, theirs]

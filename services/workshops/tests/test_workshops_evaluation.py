@@ -6,11 +6,19 @@ pupils, as analytics reads them."""
 
 from __future__ import annotations
 
+import sys
+from collections import Counter
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+
+from workshops.deps import today
+from workshops.main import create_app
+
+h = sys.modules["workshops_tests_helpers"]
 
 
 def test_observations_rate_the_fidelity_checklist(api: Any) -> None:
@@ -114,6 +122,93 @@ def test_case_studies_of_both_arms_and_the_control_incentive(api: Any) -> None:
     (event,) = api.audit(action="incentive.updated")
     assert event["old"]["status"] == "owed" and event["new"]["status"] == "paid"
     assert event["reason"] == "interviews done"
+
+
+def test_case_studies_stop_at_the_protocols_target_of_14(api: Any) -> None:
+    world = api.world
+
+    def summary() -> dict[str, Any]:
+        return api.ok(api.client.get("/case-studies/summary", headers=api.tm()))
+
+    assert summary() == {
+        "target": 14,
+        "target_source": "programme documents (programme_2021_22.json)",
+        "selected": 0,
+        "remaining": 14,
+        "withdrawn": 0,
+        "by_arm": {"intervention": 0, "control": 0},
+        "control_with_incentive": 2,
+    }
+    eligible = [u for la in ("202", "370") for u in world.intervention(la) + world.control(la)]
+    assert len(eligible) == 16
+    chosen, spare = eligible[:14], eligible[14:]
+    ids = {}
+    for urn in chosen:
+        made = api.client.post("/case-studies", headers=api.evaluator(), json={"urn": urn})
+        assert made.status_code == 201, made.text
+        ids[urn] = made.json()["id"]
+    arms = Counter(world.arms[u] for u in chosen)
+    assert arms["intervention"] and arms["control"]  # typically both arms
+    got = summary()
+    assert (got["selected"], got["remaining"], got["withdrawn"]) == (14, 0, 0)
+    assert got["by_arm"] == {"intervention": arms["intervention"], "control": arms["control"]}
+
+    def state() -> Any:
+        return (
+            api.ok(api.client.get("/case-studies", headers=api.tm(), params={"limit": 100})),
+            api.ok(api.client.get("/incentives", headers=api.tm(), params={"limit": 100})),
+            len(api.audit()),
+        )
+
+    before = state()
+    for urn in spare:  # a control school (owed an incentive) and an intervention one alike
+        refused = api.client.post("/case-studies", headers=api.evaluator(), json={"urn": urn})
+        assert refused.status_code == 409, refused.text
+        problem = refused.json()
+        assert problem["type"].endswith("/case-study-target-reached")
+        assert (problem["target"], problem["selected"]) == (14, 14)
+        assert "The protocol selects 14 case-study schools and 14 are selected" in problem["detail"]
+        assert f"{arms['control']} control" in problem["detail"]
+    assert state() == before
+
+    # A withdrawn case study no longer counts: another school may take its place.
+    out = api.client.post(
+        f"/case-studies/{ids[chosen[0]]}/withdrawal",
+        headers=api.evaluator(),
+        json={"reason": "the school stopped replying"},
+    )
+    assert out.status_code == 200, out.text
+    got = summary()
+    assert (got["selected"], got["remaining"], got["withdrawn"]) == (13, 1, 1)
+    assert (
+        api.client.post(
+            "/case-studies", headers=api.evaluator(), json={"urn": spare[0]}
+        ).status_code
+        == 201
+    )
+    assert summary()["selected"] == 14 and summary()["remaining"] == 0
+    assert api.client.get("/case-studies/summary", headers=api.school(chosen[0])).status_code == 403
+
+
+def test_the_case_study_target_can_be_set(api: Any, settings: Any) -> None:
+    """WORKSHOPS_CASE_STUDY_TARGET replaces the programme's number (the evaluator's plan)."""
+    app = create_app(settings.model_copy(update={"case_study_target": 1}))
+    app.dependency_overrides[today] = lambda: h.TODAY
+    with TestClient(app) as client:
+        other = h.Api(client, api.keys, api.world)
+        first, second = api.world.control("370")[:2]
+        summary = other.ok(client.get("/case-studies/summary", headers=other.evaluator()))
+        assert (summary["target"], summary["target_source"]) == (
+            1,
+            "setting WORKSHOPS_CASE_STUDY_TARGET",
+        )
+        ok = client.post("/case-studies", headers=other.evaluator(), json={"urn": first})
+        assert ok.status_code == 201, ok.text
+        refused = client.post("/case-studies", headers=other.evaluator(), json={"urn": second})
+        assert refused.status_code == 409
+        assert (
+            "The protocol selects 1 case-study school and 1 is selected" in refused.json()["detail"]
+        )
 
 
 def test_interviews_45_to_60_minutes_and_withdrawn_teachers(

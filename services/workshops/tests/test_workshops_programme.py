@@ -80,6 +80,13 @@ def test_what_the_documents_do_not_say_is_marked_in_the_data() -> None:
         default_programme().session("workshop_7")
 
 
+def test_the_case_study_numbers_come_from_the_documents() -> None:
+    plan = default_programme().case_studies
+    assert (plan.target, plan.control_with_incentive) == (14, 2)
+    assert "'14 schools* (*pending recruitment*)" in plan.source.target
+    assert "(2 in total)" in plan.source.control_with_incentive
+
+
 def test_the_schedule_is_loaded_once_and_cannot_be_changed() -> None:
     programme = default_programme()
     assert default_programme() is programme
@@ -130,6 +137,12 @@ def _broken(change) -> dict[str, Any]:
         ),
         (lambda d: d["sessions"][2]["source"].pop("duration"), "duration"),
         (lambda d: d["sessions"][2].update(room="B12"), "Extra inputs are not permitted"),
+        (lambda d: d["case_studies"].update(target=0), "greater than or equal to 1"),
+        (
+            lambda d: d["case_studies"].update(control_with_incentive=15),
+            "cannot exceed the target",
+        ),
+        (lambda d: d["case_studies"]["source"].pop("target"), "target"),
         (
             lambda d: d["sessions"][7].update(
                 week_commencing="2022-04-11", planned_date="2022-04-11"

@@ -28,6 +28,9 @@ class Settings(ServiceSettings):
     max_report_bytes: int = Field(5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
     #: What a control-group case-study school is owed for taking part (the protocol's £1,500).
     case_study_incentive: Decimal = Field(Decimal("1500.00"), ge=0, le=100000, decimal_places=2)
+    #: How many case-study schools may be selected (withdrawn ones not counted); unset: the
+    #: programme's published number (``programme_2021_22.json``: 14).
+    case_study_target: int | None = Field(None, ge=1, le=1000)
 
     @field_validator("report_timezone")
     @classmethod

@@ -2,8 +2,9 @@
 that apply the policy.
 
 ``cohort_for("workshop.manage")`` loads the cohort in the path and lets the request through only
-if one of the token's roles both allows the action and covers the cohort's local authority; an
-object the token cannot even see is answered exactly as a missing one. Endpoints that call
+if one of the token's roles both allows the action and covers the cohort (its local authority, or
+the token's own school when that school is enrolled in it); an object the token cannot even see
+is answered exactly as a missing one. Endpoints that call
 another service cannot use these loaders (they would hold a transaction open across the call):
 their service functions look the object up in their first short transaction instead.
 """
@@ -42,9 +43,9 @@ __all__ = [
     "TransactionsDep",
     "cohort_for",
     "cohort_missing",
+    "cohort_target",
     "session_for",
     "session_missing",
-    "session_target",
     "today",
 ]
 
@@ -111,7 +112,7 @@ def cohort_for(action: str) -> Any:
         authorize(
             principal,
             action,
-            Target(la_code=cohort.la_code),
+            cohort_target(session, cohort=cohort, principal=principal),
             hidden=lambda: cohort_missing(cohort_id),
         )
         return cohort
@@ -120,9 +121,10 @@ def cohort_for(action: str) -> Any:
     return Depends(load)
 
 
-def session_target(session: Session, *, cohort: Cohort, principal: Principal) -> Target:
-    """What a session is, for the policy: its cohort's local authority, and the token's own
-    school when that school is enrolled in the cohort (a school sees its own attendance)."""
+def cohort_target(session: Session, *, cohort: Cohort, principal: Principal) -> Target:
+    """What a cohort (or one of its sessions) is, for the policy: its local authority, and the
+    token's own school when that school is enrolled in the cohort (a school sees its own
+    cohort's sessions and its own attendance; a Virtual School its LA's cohorts)."""
     urn = None
     if principal.urn is not None:
         enrolled = session.exec(
@@ -148,7 +150,7 @@ def session_for(action: str) -> Any:
         authorize(
             principal,
             action,
-            session_target(session, cohort=cohort, principal=principal),
+            cohort_target(session, cohort=cohort, principal=principal),
             hidden=lambda: session_missing(session_id),
         )
         return found

@@ -31,6 +31,12 @@ class ReportNotFound(NotFound):
     code = "attendance-report-not-found"
 
 
+class ReportFileMissing(NotFound):
+    """The report's record exists but its file is not in object storage (lost or deleted)."""
+
+    code = "attendance-report-file-missing"
+
+
 class ParticipantNotFound(NotFound):
     code = "participant-not-found"
 
@@ -126,6 +132,13 @@ class InvalidChange(Unprocessable):
 
 class CaseStudyRefused(Conflict):
     code = "case-study-refused"
+
+
+class CaseStudyTargetReached(Conflict):
+    """As many case-study schools are selected as the protocol's target; ``target`` and
+    ``selected`` say how many."""
+
+    code = "case-study-target-reached"
 
 
 class InterviewRefused(Conflict):

@@ -1,9 +1,10 @@
-"""The programme's published 2021/22 schedule, as data: eight sessions from October to May.
+"""The programme's published 2021/22 schedule, as data: eight sessions from October to May, and
+how many case-study schools the evaluation selects.
 
 The schedule lives in ``programme_2021_22.json`` next to this module, with the source of every
-date, duration, mode and audience (a quotation from the programme's documents, or a note that
-they do not say and what was assumed). This module only loads and checks it, so a change of
-date is a change of data, reviewed as such.
+date, duration, mode and audience, and of the case-study numbers (a quotation from the
+programme's documents, or a note that they do not say and what was assumed). This module only
+loads and checks it, so a change of date is a change of data, reviewed as such.
 
 Each session has a stable key the rest of the service uses: ``intro``, ``workshop_1`` ...
 ``workshop_6``, ``moving_forward``.
@@ -26,6 +27,7 @@ __all__ = [
     "SESSION_KEYS",
     "WORKSHOP_KEYS",
     "AudienceRole",
+    "CaseStudyPlan",
     "DeliveryMode",
     "Programme",
     "ProgrammeDocument",
@@ -129,13 +131,39 @@ class ProgrammeDocument(BaseModel):
     file: str = Field(min_length=1)
 
 
+class CaseStudySources(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target: str = Field(min_length=1)
+    control_with_incentive: str = Field(min_length=1)
+
+
+class CaseStudyPlan(BaseModel):
+    """How many schools the evaluation selects for case studies (either arm), and how many of
+    them the documents expect to be control schools (those owed the incentive)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target: int = Field(ge=1, le=1000)
+    control_with_incentive: int = Field(ge=0, le=1000)
+    source: CaseStudySources
+
+    @model_validator(mode="after")
+    def _within_target(self) -> CaseStudyPlan:
+        if self.control_with_incentive > self.target:
+            raise ValueError("control_with_incentive cannot exceed the target")
+        return self
+
+
 class Programme(BaseModel):
-    """The whole schedule: the intro, workshops 1 to 6 and the moving forward session, in order."""
+    """The whole schedule: the intro, workshops 1 to 6 and the moving forward session, in order;
+    and the plan for case studies."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     academic_year: str = Field(pattern=r"^\d{4}/\d{2}$")
     documents: tuple[ProgrammeDocument, ...]
+    case_studies: CaseStudyPlan
     sessions: tuple[ProgrammeSession, ...]
 
     @model_validator(mode="after")

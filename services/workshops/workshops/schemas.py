@@ -585,6 +585,29 @@ class CaseStudyWithdrawal(StrictModel):
     reason: Reason
 
 
+class ArmCounts(BaseModel):
+    intervention: int
+    control: int
+
+
+class CaseStudySummary(BaseModel):
+    """The case-study schools against the protocol's target (14 in the programme's documents)."""
+
+    target: int = Field(description="how many case-study schools the protocol selects")
+    target_source: str = Field(
+        description="where the target comes from: the programme's documents, or the setting "
+        "WORKSHOPS_CASE_STUDY_TARGET"
+    )
+    selected: int = Field(description="case studies taking part now (withdrawn ones not counted)")
+    remaining: int = Field(description="how many more may be selected (0 at the target)")
+    withdrawn: int
+    by_arm: ArmCounts = Field(description="the selected case studies by arm")
+    control_with_incentive: int = Field(
+        description="how many control schools the documents expect among them (those owed the "
+        "incentive); reported, not enforced"
+    )
+
+
 class InterviewCreate(StrictModel):
     role: StaffRole | None = Field(None, description="defaults to the staff member's role")
     staff_id: Id | None = None

@@ -27,6 +27,7 @@ from rlc_clients import RecruitmentClient
 from rlc_shared.audit import utcnow
 from rlc_shared.auth import Principal
 from rlc_shared.db import Transactions, on_rollback
+from rlc_shared.errors import NotFound
 from rlc_shared.storage import ObjectStorage
 from workshops import upstream
 from workshops.attendance import service as attendance
@@ -54,6 +55,7 @@ from workshops.deps import session_missing
 from workshops.errors import (
     InvalidAttendanceReport,
     ReportAlreadyRetracted,
+    ReportFileMissing,
     ReportNotFound,
     ReportOfAnotherSession,
     ReportTooLarge,
@@ -559,9 +561,21 @@ def retract(session: Session, *, report_id: int, reason: str, actor: Principal) 
 
 
 def report_file(session: Session, *, storage: ObjectStorage, report_id: int) -> StreamingResponse:
-    """The uploaded file as it was received, as an attachment (never rendered)."""
+    """The uploaded file as it was received, as an attachment (never rendered).
+
+    The file is opened before the response starts, so a file missing from object storage is a
+    404 problem saying so (the report's record stays), and a store that cannot be reached a 503
+    (from the storage layer), never a 500 or a truncated download."""
     report = get_report(session, report_id=report_id)
-    body = storage.open(report.storage_key)
+    try:
+        body = storage.open(report.storage_key)
+    except NotFound:
+        raise ReportFileMissing(
+            f"The file of attendance report {report_id} is missing from object storage; its "
+            "record and the attendance computed from it are kept. Restore the file from a "
+            "backup, or retract the report and upload the export again.",
+            report_id=report_id,
+        ) from None
 
     def chunks() -> Iterator[bytes]:
         with body:

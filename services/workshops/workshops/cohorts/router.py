@@ -34,7 +34,12 @@ from workshops.schemas import (
 
 router = APIRouter(tags=["cohorts"])
 READ, MANAGE = requires("workshop.read"), requires("workshop.manage")
+# A school or Virtual School reads attendance (workshop.read_attendance), so it also sees the
+# cohorts and sessions that attendance belongs to: a school the cohort it is enrolled in, a
+# Virtual School its LA's. Everyone with workshop.read holds workshop.read_attendance for all.
+SEE = requires("workshop.read_attendance")
 ReadableCohort = Annotated[Cohort, cohort_for("workshop.read")]
+VisibleCohort = Annotated[Cohort, cohort_for("workshop.read_attendance")]
 
 
 @router.post("/cohorts", status_code=201, response_model=CohortPublic, dependencies=[MANAGE])
@@ -48,33 +53,33 @@ def create_cohort(
     return service.create_cohort(transactions, data=body, recruitment=recruitment, actor=principal)
 
 
-@router.get("/cohorts", response_model=Page[CohortPublic], dependencies=[READ])
+@router.get("/cohorts", response_model=Page[CohortPublic], dependencies=[SEE])
 def list_cohorts(
     session: SessionDep,
+    principal: CurrentPrincipal,
     page: PageDep,
     la_code: Annotated[str | None, Query(pattern=r"^\d{3}$")] = None,
 ) -> Page[CohortPublic]:
-    """Every cohort, oldest first."""
-    return service.list_cohorts(session, page=page, la_code=la_code)
+    """Every cohort the token sees (a school: its own; a Virtual School: its LA's), oldest
+    first."""
+    return service.list_cohorts(session, page=page, la_code=la_code, principal=principal)
 
 
-@router.get("/cohorts/{cohort_id}", response_model=CohortPublic, dependencies=[READ])
-def get_cohort(cohort: ReadableCohort, session: SessionDep) -> CohortPublic:
+@router.get("/cohorts/{cohort_id}", response_model=CohortPublic, dependencies=[SEE])
+def get_cohort(cohort: VisibleCohort, session: SessionDep) -> CohortPublic:
     """One cohort with its counts of schools and sessions."""
     return service.cohort_public(session, cohort=cohort)
 
 
-@router.get(
-    "/cohorts/{cohort_id}/sessions", response_model=list[SessionPublic], dependencies=[READ]
-)
-def list_cohort_sessions(cohort: ReadableCohort, session: SessionDep) -> list[SessionPublic]:
-    """The cohort's eight sessions in programme order."""
+@router.get("/cohorts/{cohort_id}/sessions", response_model=list[SessionPublic], dependencies=[SEE])
+def list_cohort_sessions(cohort: VisibleCohort, session: SessionDep) -> list[SessionPublic]:
+    """The cohort's eight sessions in programme order (their ids lead to the attendance)."""
     return service.sessions_of(session, cohort=cohort)
 
 
-@router.get("/sessions/{session_id}", response_model=SessionPublic, dependencies=[READ])
+@router.get("/sessions/{session_id}", response_model=SessionPublic, dependencies=[SEE])
 def get_session(
-    cohort_session: Annotated[CohortSession, session_for("workshop.read")],
+    cohort_session: Annotated[CohortSession, session_for("workshop.read_attendance")],
 ) -> SessionPublic:
     """One cohort's session."""
     return SessionPublic.model_validate(cohort_session)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -19,7 +20,7 @@ from rlc_shared.audit import utcnow
 from rlc_shared.auth import Principal
 from rlc_shared.db import Transactions
 from rlc_shared.pagination import Page, PageParams, paginate
-from rlc_shared.policy import Target, authorize
+from rlc_shared.policy import Target, authorize, visibility
 from workshops import upstream
 from workshops.attendance import service as attendance_service
 from workshops.auditing import audit, state
@@ -31,7 +32,7 @@ from workshops.errors import (
     InvalidChange,
     LocalAuthorityNotRegistered,
 )
-from workshops.models import Attendee, Cohort, CohortSession, Enrolment
+from workshops.models import Attendee, Cohort, CohortSession, Enrolment, Programme
 from workshops.programme import service as programme_service
 from workshops.schemas import (
     AttendeePublic,
@@ -75,13 +76,41 @@ def create_cohort(
             "does not know it); register it there first."
         )
     plans: dict[str, SessionPlan] = {plan.key: plan for plan in data.sessions}
+    try:
+        return _create_cohort(transactions, data=data, plans=plans, la=la, actor=actor)
+    except IntegrityError:
+        # Another request created a cohort of the same name between the check and the insert
+        # (the unique constraint fired): say so, as the check would have.
+        with transactions() as session:
+            _name_free(
+                session, programme=programme_service.ensure_programme(session), name=data.name
+            )
+        raise
+
+
+def _name_free(session: Session, *, programme: Programme, name: str) -> None:
+    """409 if a cohort of the programme is already called ``name``."""
+    taken = session.exec(
+        select(Cohort.id).where(Cohort.programme_id == programme.id, Cohort.name == name)
+    ).first()
+    if taken is not None:
+        raise CohortNameTaken(
+            f"There is already a cohort called {name!r} (id {taken}); choose another name.",
+            cohort_id=taken,
+        )
+
+
+def _create_cohort(
+    transactions: Transactions,
+    *,
+    data: CohortCreate,
+    plans: dict[str, SessionPlan],
+    la: dict[str, Any],
+    actor: Principal,
+) -> CohortPublic:
     with transactions() as session:
         programme = programme_service.ensure_programme(session)
-        taken = session.exec(
-            select(Cohort.id).where(Cohort.programme_id == programme.id, Cohort.name == data.name)
-        ).first()
-        if taken is not None:
-            raise CohortNameTaken(f"There is already a cohort called {data.name!r} (id {taken}).")
+        _name_free(session, programme=programme, name=data.name)
         cohort = Cohort(
             programme_id=programme.id or 0,
             name=data.name,
@@ -163,8 +192,22 @@ def cohort_public(session: Session, *, cohort: Cohort) -> CohortPublic:
     return _public(cohort, schools, sittings)
 
 
-def list_cohorts(session: Session, *, page: PageParams, la_code: str | None) -> Page[CohortPublic]:
+def list_cohorts(
+    session: Session, *, page: PageParams, la_code: str | None, principal: Principal
+) -> Page[CohortPublic]:
+    """The cohorts the token sees through ``workshop.read_attendance``: all of them, or its
+    local authority's (a Virtual School) and the one its school is enrolled in (a school)."""
     stmt = select(Cohort)
+    seen = visibility(principal, "workshop.read_attendance")
+    if not seen.everything:
+        stmt = stmt.where(
+            or_(
+                col(Cohort.la_code).in_(sorted(seen.la_codes)),
+                col(Cohort.id).in_(
+                    select(Enrolment.cohort_id).where(col(Enrolment.urn).in_(sorted(seen.urns)))
+                ),
+            )
+        )
     if la_code:
         stmt = stmt.where(Cohort.la_code == la_code)
     rows, count, cursor = paginate(session, stmt, key=col(Cohort.id), params=page)

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
@@ -90,20 +91,37 @@ def rule_by_version(session: Session, *, version: int) -> RulePublic:
     return rule_public(get_rule(session, version=version))
 
 
+#: How often a new version is numbered again after a concurrent draft took its number.
+VERSION_ATTEMPTS = 5
+
+
 def create_rule(session: Session, *, data: RuleCreate, actor: Principal) -> RulePublic:
-    """A new draft version (the next number)."""
+    """A new draft version (the next number).
+
+    Two drafts made at the same moment both read the same latest version; the second insert then
+    fires the unique constraint on ``version`` (on PostgreSQL once the first commits). Each try
+    runs in a savepoint, so that one is undone alone and the number read again (it now sees the
+    other draft). On SQLite writers are already serialised (``BEGIN IMMEDIATE``).
+    """
     rule = _build(session, data.rule)
-    latest = session.exec(select(func.max(ComplianceRuleVersion.version))).one()
-    row = ComplianceRuleVersion(
-        version=(latest or 0) + 1,
-        rule=rule.model_dump(mode="json"),
-        fingerprint=rule.fingerprint(),
-        status=DRAFT,
-        note=data.note,
-        created_by=actor.sub,
-    )
-    session.add(row)
-    session.flush()
+    for attempt in range(1, VERSION_ATTEMPTS + 1):
+        latest = session.exec(select(func.max(ComplianceRuleVersion.version))).one()
+        row = ComplianceRuleVersion(
+            version=(latest or 0) + 1,
+            rule=rule.model_dump(mode="json"),
+            fingerprint=rule.fingerprint(),
+            status=DRAFT,
+            note=data.note,
+            created_by=actor.sub,
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+            break
+        except IntegrityError:
+            if attempt == VERSION_ATTEMPTS:
+                raise
     audit(
         session,
         actor=actor,

@@ -18,6 +18,7 @@ from workshops.schemas import (
     Arm,
     CaseStudyCreate,
     CaseStudyPublic,
+    CaseStudySummary,
     CaseStudyWithdrawal,
     Checklist,
     IncentivePublic,
@@ -76,7 +77,11 @@ def get_observation(observation_id: RowId, session: SessionDep) -> ObservationPu
 
 
 @router.post(
-    "/case-studies", status_code=201, response_model=CaseStudyPublic, dependencies=[MANAGE]
+    "/case-studies",
+    status_code=201,
+    response_model=CaseStudyPublic,
+    dependencies=[MANAGE],
+    responses={409: {"description": "Already a case study, not selectable, or at the target."}},
 )
 def select_case_study(
     body: CaseStudyCreate,
@@ -86,15 +91,24 @@ def select_case_study(
     settings: SettingsDep,
     principal: CurrentPrincipal,
 ) -> CaseStudyPublic:
-    """Select a randomised school (either arm) for a case study; a control school is owed the
-    incentive."""
+    """Select a randomised school (either arm) for a case study, up to the protocol's target
+    (GET /case-studies/summary); a control school is owed the incentive."""
     return service.select_case_study(
         transactions,
         data=body,
         allocations=allocations,
         recruitment=recruitment,
         incentive=settings.case_study_incentive,
+        target=service.case_study_target(settings.case_study_target),
         actor=principal,
+    )
+
+
+@router.get("/case-studies/summary", response_model=CaseStudySummary, dependencies=[READ])
+def case_study_summary(session: SessionDep, settings: SettingsDep) -> CaseStudySummary:
+    """The case studies against the protocol's target: how many are selected, by arm."""
+    return service.case_study_summary(
+        session, target=service.case_study_target(settings.case_study_target)
     )
 
 

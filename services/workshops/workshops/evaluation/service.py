@@ -3,16 +3,18 @@ control-group case-study schools.
 
 Selecting a case study asks the randomisation service for the school's arm (either arm may be
 selected; a control school is owed the incentive) and recruitment whether it is still in the
-trial; scheduling an interview with a named member of staff asks recruitment whether they
+trial, and stops at the protocol's target (14 schools taking part, from the programme's data); scheduling an interview with a named member of staff asks recruitment whether they
 withdrew from case-study interviews. Neither is asked with a transaction open.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -26,6 +28,7 @@ from workshops.auditing import audit, state
 from workshops.errors import (
     CaseStudyNotFound,
     CaseStudyRefused,
+    CaseStudyTargetReached,
     IncentiveChangeRefused,
     IncentiveNotFound,
     InterviewNotFound,
@@ -35,9 +38,12 @@ from workshops.errors import (
 )
 from workshops.evaluation.checklist import FIDELITY_ITEMS, FIDELITY_KEYS, RATINGS, fidelity_score
 from workshops.models import CaseStudy, CohortSession, Incentive, Interview, Observation
+from workshops.programme_defaults import default_programme
 from workshops.schemas import (
+    ArmCounts,
     CaseStudyCreate,
     CaseStudyPublic,
+    CaseStudySummary,
     Checklist,
     ChecklistItem,
     IncentivePublic,
@@ -197,6 +203,81 @@ def _case_study(session: Session, *, case_study_id: int, lock: bool = False) -> 
     return row
 
 
+@dataclass(frozen=True)
+class CaseStudyTarget:
+    """How many case-study schools may be selected, and where that number comes from."""
+
+    number: int
+    source: str
+    control_with_incentive: int
+
+
+def case_study_target(configured: int | None) -> CaseStudyTarget:
+    """The setting's target if one is set, else the programme's published one (14)."""
+    plan = default_programme().case_studies
+    if configured is None:
+        return CaseStudyTarget(
+            plan.target, "programme documents (programme_2021_22.json)", plan.control_with_incentive
+        )
+    return CaseStudyTarget(
+        configured, "setting WORKSHOPS_CASE_STUDY_TARGET", plan.control_with_incentive
+    )
+
+
+def _selected_by_arm(session: Session) -> dict[tuple[str, str], int]:
+    rows = session.exec(
+        select(CaseStudy.status, CaseStudy.arm, func.count()).group_by(
+            col(CaseStudy.status), col(CaseStudy.arm)
+        )
+    ).all()
+    return {(status, arm): count for status, arm, count in rows}
+
+
+def _within_target(session: Session, *, target: CaseStudyTarget) -> None:
+    """409 once as many case studies are taking part as the target (withdrawn ones not counted:
+    a school that withdrew may be replaced)."""
+    counts = _selected_by_arm(session)
+    intervention = counts.get(("selected", "intervention"), 0)
+    control = counts.get(("selected", "control"), 0)
+    selected = intervention + control
+    if selected >= target.number:
+        schools = "school" if target.number == 1 else "schools"
+        raise CaseStudyTargetReached(
+            f"The protocol selects {target.number} case-study {schools} and {selected} "
+            f"{'is' if selected == 1 else 'are'} selected ({intervention} intervention, "
+            f"{control} control); withdraw one (POST /case-studies/{{id}}/withdrawal) before "
+            "selecting another school.",
+            target=target.number,
+            selected=selected,
+        )
+
+
+def _lock_case_studies(session: Session) -> None:
+    """Serialise selections until this transaction ends, so two at once cannot both pass the
+    target. PostgreSQL: a table lock that conflicts with itself and with any insert (reads go
+    on). SQLite: the transaction began with ``BEGIN IMMEDIATE``, so it is the only writer."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"LOCK TABLE {CaseStudy.__tablename__} IN SHARE ROW EXCLUSIVE MODE"))
+
+
+def case_study_summary(session: Session, *, target: CaseStudyTarget) -> CaseStudySummary:
+    counts = _selected_by_arm(session)
+    by_arm = ArmCounts(
+        intervention=counts.get(("selected", "intervention"), 0),
+        control=counts.get(("selected", "control"), 0),
+    )
+    selected = by_arm.intervention + by_arm.control
+    return CaseStudySummary(
+        target=target.number,
+        target_source=target.source,
+        selected=selected,
+        remaining=max(target.number - selected, 0),
+        withdrawn=sum(n for (status, _), n in counts.items() if status == "withdrawn"),
+        by_arm=by_arm,
+        control_with_incentive=target.control_with_incentive,
+    )
+
+
 def _not_yet_selected(session: Session, *, urn: int) -> None:
     existing = session.exec(select(CaseStudy).where(CaseStudy.urn == urn)).first()
     if existing is not None:
@@ -213,13 +294,15 @@ def select_case_study(
     allocations: AllocationCache,
     recruitment: RecruitmentClient,
     incentive: Decimal,
+    target: CaseStudyTarget,
     actor: Principal,
 ) -> CaseStudyPublic:
-    """Select a randomised school (either arm) for a case study; a control school is owed the
-    incentive (the protocol's £1,500 unless configured otherwise)."""
+    """Select a randomised school (either arm) for a case study, up to the protocol's target; a
+    control school is owed the incentive (the protocol's £1,500 unless configured otherwise)."""
     urn = data.urn
     with transactions() as session:
         _not_yet_selected(session, urn=urn)
+        _within_target(session, target=target)
     allocation = allocations.allocation(urn)
     if allocation is None or allocation.get("test"):
         raise CaseStudyRefused(
@@ -241,7 +324,9 @@ def select_case_study(
     arm = str(allocation.get("arm"))
     try:
         with transactions() as session:
+            _lock_case_studies(session)
             _not_yet_selected(session, urn=urn)
+            _within_target(session, target=target)
             row = CaseStudy(
                 urn=urn,
                 la_code=str(school.get("la_code") or allocation.get("la_code") or ""),

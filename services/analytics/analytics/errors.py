@@ -25,6 +25,18 @@ class PlanNotFrozen(Conflict):
     code = "plan-not-frozen"
 
 
+class PlanChanged(Conflict):
+    """The draft changed while its freeze was checking it against the workshops service."""
+
+    code = "plan-changed"
+
+
+class ComplianceRuleNotFrozen(Conflict):
+    """The plan names a compliance rule version the workshops service does not have frozen."""
+
+    code = "compliance-rule-not-frozen"
+
+
 class OutcomeImportNotFound(NotFound):
     code = "outcome-import-not-found"
 
@@ -63,3 +75,12 @@ class ArtefactNotFound(NotFound):
 
 class InfeasibleDesign(Unprocessable):
     code = "infeasible-design"
+
+
+def continuing(detail: str | None, *, otherwise: str) -> str:
+    """Another error's detail to go on a sentence of ours ("... and {it}"): its first letter
+    lowered; ``otherwise`` when it says nothing (an empty detail must never become a 500)."""
+    text = (detail or "").strip()
+    if not text:
+        return otherwise
+    return text[0].lower() + text[1:]

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from analytics.errors import continuing
 from analytics.outcomes import validation
 from analytics.records import AllocationRecord, SchoolRecord
 from rlc_testkit.recruitment import assert_problem
@@ -212,6 +213,25 @@ def test_recruitment_down_refuses_the_import_and_stores_nothing(api, live, trial
     assert api.ok(api.client.get("/outcomes/imports", headers=api.evaluator()))["count"] == 0
     # Started again, the same file is imported.
     assert api.import_outcomes(body).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("detail", "said"),
+    [
+        (
+            "The recruitment service could not be reached.",
+            "the recruitment service could not be reached.",
+        ),
+        ("X", "x"),
+        ("", "it failed saying nothing."),
+        ("  ", "it failed saying nothing."),
+        (None, "it failed saying nothing."),
+    ],
+)
+def test_an_upstream_errors_detail_continues_the_sentence_even_when_empty(detail, said) -> None:
+    """The import's refusal quotes recruitment's error; one that says nothing must still give a
+    sentence (it once indexed the detail's first letter: an IndexError, a 500)."""
+    assert continuing(detail, otherwise="it failed saying nothing.") == said
 
 
 def test_stored_files_are_the_upload_and_its_normalised_rows(api, trial, client) -> None:

@@ -1,12 +1,21 @@
 """The analysis plan: registered as a draft, frozen (timestamped, audited), never changed after;
-a later plan is a new version and both stay visible; nothing is imported or run without one."""
+a later plan is a new version and both stay visible; nothing is imported or run without one. A
+plan is frozen only once the compliance rule it names is frozen in the live workshops service."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
 from analytics_driver import PLAN
 
+from rlc_cli import services
+from rlc_shared.migrations import upgrade
+from rlc_testkit import Keys, LiveService, start_service
 from rlc_testkit.recruitment import assert_problem
-from rlc_testkit.trial import pupil_rows, to_csv
+from rlc_testkit.trial import LiveTrial, ok, pupil_rows, to_csv, unreachable_url
 
 
 def _audit(api, action: str) -> list[dict]:
@@ -15,7 +24,15 @@ def _audit(api, action: str) -> list[dict]:
     return api.ok(resp)["data"]
 
 
-def test_register_change_freeze_and_audit(api) -> None:
+def _freeze(api, version: int) -> Any:
+    return api.client.post(f"/plans/{version}/freeze", headers=api.evaluator())
+
+
+def _status(api, version: int) -> str:
+    return api.ok(api.client.get(f"/plans/{version}", headers=api.evaluator()))["status"]
+
+
+def test_register_change_freeze_and_audit(api, live) -> None:
     plan = api.register_plan()
     v = plan["version"]
     assert plan["status"] == "draft" and plan["frozen_at"] is None
@@ -44,6 +61,14 @@ def test_register_change_freeze_and_audit(api) -> None:
     assert event["entity_id"] == str(v) and event["reason"] == "SAP signed off"
     assert event["new"]["status"] == "frozen" and event["new"]["frozen_at"]
     assert event["actor"] == "evaluator-eve" and event["actor_roles"] == "evaluator"
+    # The rule it names, as the workshops service has it frozen, is recorded with the freeze.
+    with live.client("workshops") as ws:
+        rule_version = plan["content"]["compliance_rule_version"]
+        rule = ok(ws.get(f"/compliance-rules/{rule_version}", headers=live.headers("evaluator")))
+    assert rule["status"] == "frozen"
+    assert event["new"]["compliance_rule"] == {
+        k: rule[k] for k in ("version", "fingerprint", "frozen_at")
+    }
     assert _audit(api, "plan.registered")[0]["new"]["content"]["title"] == PLAN["title"]
 
     refused = api.client.put(f"/plans/{v}", json=api.plan(), headers=api.evaluator())
@@ -124,3 +149,86 @@ def test_plans_are_validated(api) -> None:
     )
     assert defaults["content"]["compliance_rule_version"] is None
     assert api.ok(api.client.get("/plans", headers=api.evaluator()))["count"] == 1
+
+
+# --- the compliance rule the plan names, checked in the workshops service ----------------------
+
+
+def test_a_plan_naming_a_rule_workshops_does_not_have_is_not_frozen(api, trial) -> None:
+    absent = trial.rule_version + 90
+    v = api.register_plan(compliance_rule_version=absent)["version"]
+    body = assert_problem(
+        _freeze(api, v), 409, f"compliance rule version {absent}", "does not have"
+    )
+    assert body["type"].endswith("/compliance-rule-not-frozen")
+    assert body["compliance_rule_version"] == absent
+    assert _status(api, v) == "draft" and _audit(api, "plan.frozen") == []
+    # Nothing can be imported under it either.
+    assert_problem(api.import_outcomes(to_csv(pupil_rows(trial))), 409, "No analysis plan is")
+
+    # Named the trial's frozen rule, the same draft freezes.
+    body = api.plan(compliance_rule_version=trial.rule_version)
+    api.ok(api.client.put(f"/plans/{v}", json=body, headers=api.evaluator()))
+    assert api.ok(_freeze(api, v))["status"] == "frozen"
+
+
+def test_workshops_unreachable_the_freeze_is_refused_and_nothing_changes(open_app) -> None:
+    api = open_app(workshops_url=unreachable_url())
+    v = api.register_plan()["version"]
+    body = assert_problem(_freeze(api, v), 503, "was not frozen", "could not be reached")
+    assert f"compliance rule version {api.rule_version}" in body["detail"]
+    assert _status(api, v) == "draft" and _audit(api, "plan.frozen") == []
+    # A plan naming no rule has nothing to check: it freezes without the workshops service.
+    none = api.register_plan(compliance_rule_version=None)["version"]
+    assert api.ok(_freeze(api, none))["status"] == "frozen"
+    (event,) = _audit(api, "plan.frozen")
+    assert "compliance_rule" not in event["new"]
+
+
+@pytest.fixture(scope="module")
+def own_workshops(
+    live: LiveTrial,
+    keys: Keys,
+    database_factory: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveService]:
+    """A workshops process of this module's own, on a database of its own: the test makes rules
+    in it (the trial's workshops service is only ever read)."""
+    database = database_factory.create("plans_workshops")
+    upgrade(services.get("workshops").directory, database)
+    process = start_service(
+        "workshops",
+        database_url=database,
+        keys=keys,
+        tmp=tmp_path_factory.mktemp("plans-workshops"),
+        extra_env={
+            "WORKSHOPS_RECRUITMENT_URL": live.url("recruitment"),
+            "WORKSHOPS_RANDOMISATION_URL": live.url("randomisation"),
+        },
+    )
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def test_a_plan_naming_a_draft_rule_is_frozen_only_once_the_rule_is(
+    open_app, own_workshops, keys
+) -> None:
+    api = open_app(workshops_url=own_workshops.url)
+    ev = keys.headers("evaluator", sub="evaluator-eve")
+    with httpx.Client(base_url=own_workshops.url, timeout=30) as ws:
+        rule = ok(ws.post("/compliance-rules", headers=ev, json={"note": "a draft"}), 201)
+        assert rule["status"] == "draft"
+        v = api.register_plan(compliance_rule_version=rule["version"])["version"]
+        body = assert_problem(
+            _freeze(api, v), 409, "still a draft", f"/compliance-rules/{rule['version']}/freeze"
+        )
+        assert body["type"].endswith("/compliance-rule-not-frozen")
+        assert _status(api, v) == "draft"
+
+        frozen = ok(ws.post(f"/compliance-rules/{rule['version']}/freeze", headers=ev))
+    plan = api.ok(_freeze(api, v))
+    assert plan["status"] == "frozen"
+    (event,) = _audit(api, "plan.frozen")
+    assert event["new"]["compliance_rule"]["fingerprint"] == frozen["fingerprint"]

@@ -1,26 +1,17 @@
 """The published eefAnalytics numbers (crtFREQ on crtData, srtFREQ on mstData), reproduced.
 
-The data are AGPL-licensed package data kept beside the checkout, never copied into it; the
+The data are AGPL-licensed package data kept beside the checkout (``../shared/reference/eef``),
+never copied into it, and a missing file fails these tests (`eef_reference`); the
 published figures are 2-decimal values, compared at |Δ| ≤ 0.005 (one of them, 0.5959, is only
 0.0009 above a rounding boundary, so exact string comparison would be fragile).
 """
 
-from pathlib import Path
-
-import pandas as pd
 import pytest
+from eef_reference import eef_data, eef_path
 
 from analytics.stats import fit_crt, fit_srt
 
-EEF_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "reference" / "eef"
 TOLERANCE = 0.005
-
-
-def eef_data(name: str) -> pd.DataFrame:
-    path = EEF_DIR / name
-    if not path.exists():
-        pytest.skip(f"the eefAnalytics reference data is not at {EEF_DIR.resolve()}")
-    return pd.read_csv(path)
 
 
 def close(value: float | None, published: float) -> bool:
@@ -122,3 +113,9 @@ def test_srtfreq_on_mstdata() -> None:
     # The README's residual and outcome variances: 121.76 and 170.81.
     assert result.sd_conditional is not None and close(result.sd_conditional**2, 121.76)
     assert result.sd_unconditional is not None and close(result.sd_unconditional**2, 170.81)
+
+
+def test_a_missing_reference_file_fails_saying_where_it_is_expected() -> None:
+    """Never a skip: CI without the data must not pass without these checks."""
+    with pytest.raises(pytest.fail.Exception, match=r"expected at .*shared/reference/eef"):
+        eef_path("noSuchData.csv")

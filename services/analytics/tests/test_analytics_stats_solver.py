@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels
+from eef_reference import eef_data
 from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams
 
 from analytics.stats.design import Design, build_design
 from analytics.stats.mixed import deviance, fit_random_intercept, school_sums
 from analytics.stats.simulate import simulate_trial
 
-EEF_DIR = Path(__file__).resolve().parents[3] / ".." / "shared" / "reference" / "eef"
 DIETOX = Path(statsmodels.__file__).parent / "regression" / "tests" / "results" / "dietox.csv"
 
 
@@ -22,9 +22,7 @@ def dietox_design() -> Design:
 
 
 def crt_design() -> Design:
-    if not (EEF_DIR / "crtData.csv").exists():
-        pytest.skip(f"the eefAnalytics reference data is not at {EEF_DIR}")
-    crt = pd.read_csv(EEF_DIR / "crtData.csv")
+    crt = eef_data("crtData.csv")
     return build_design(
         crt,
         outcome="Posttest",
@@ -173,7 +171,7 @@ def test_sub_model_from_selected_statistics_equals_its_own_fit() -> None:
 
 def test_pupil_order_within_and_across_schools_does_not_change_the_fit() -> None:
     crt = crt_design()
-    shuffled = pd.read_csv(EEF_DIR / "crtData.csv").sample(frac=1.0, random_state=3)
+    shuffled = eef_data("crtData.csv").sample(frac=1.0, random_state=3)
     design = build_design(
         shuffled,
         outcome="Posttest",

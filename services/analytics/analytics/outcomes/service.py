@@ -16,7 +16,12 @@ from typing import Any, BinaryIO
 from sqlmodel import Session, col, select
 
 from analytics.auditing import audit
-from analytics.errors import OutcomeFileType, OutcomeFileUnreadable, OutcomeImportNotFound
+from analytics.errors import (
+    OutcomeFileType,
+    OutcomeFileUnreadable,
+    OutcomeImportNotFound,
+    continuing,
+)
 from analytics.models import OutcomeImport
 from analytics.outcomes import validation
 from analytics.plans import service as plans_service
@@ -97,9 +102,10 @@ def _trial_schools(upstreams: Upstreams) -> dict[int, SchoolRecord]:
     try:
         schools = sources.trial_schools(upstreams)
     except UpstreamError as exc:
+        reason = continuing(exc.detail, otherwise="the recruitment service failed saying nothing.")
         raise UpstreamError(
             f"The outcomes were not imported: their URNs must be checked against the trial's "
-            f"schools and {exc.detail[0].lower()}{exc.detail[1:]}",
+            f"schools and {reason}",
             status=exc.status,
             upstream="recruitment",
         ) from None

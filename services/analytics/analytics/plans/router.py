@@ -6,7 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from analytics.deps import CurrentPrincipal, EditablePlan, SessionDep, ValidPlan
+from analytics.deps import (
+    CurrentPrincipal,
+    EditablePlan,
+    PlanVersionPath,
+    SessionDep,
+    TransactionsDep,
+    UpstreamsDep,
+    ValidPlan,
+)
 from analytics.plans import service
 from analytics.schemas import FreezeIn, PlanContent, PlanPublic
 from rlc_shared.pagination import Page, PageDep
@@ -47,11 +55,15 @@ def update_plan(
 
 @router.post("/{version}/freeze", response_model=PlanPublic, dependencies=[MANAGE])
 def freeze_plan(
-    plan: EditablePlan,
-    session: SessionDep,
+    version: PlanVersionPath,
+    transactions: TransactionsDep,
+    upstreams: UpstreamsDep,
     principal: CurrentPrincipal,
     body: Annotated[FreezeIn | None, Body()] = None,
 ) -> PlanPublic:
-    """Freeze the draft (timestamped, audited); outcomes can be imported from then on."""
+    """Freeze the draft once its compliance rule is frozen in workshops (timestamped, audited)."""
     reason = body.reason if body is not None else None
-    return service.public(service.freeze_plan(session, plan=plan, actor=principal, reason=reason))
+    frozen = service.freeze_plan(
+        transactions, upstreams=upstreams, version=version, actor=principal, reason=reason
+    )
+    return service.public(frozen)

@@ -1,7 +1,8 @@
 """Analysis plans: registered as drafts, frozen by the evaluator, never changed once frozen.
 
 Versions number the plans in the order they were registered; every version stays readable, so a
-report's "plan v2" can always be looked up. Plain functions; never commit.
+report's "plan v2" can always be looked up. A freeze checks the compliance rule the plan names
+in the workshops service, over HTTP and outside any transaction. Plain functions; never commit.
 """
 
 from __future__ import annotations
@@ -13,10 +14,21 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from analytics.auditing import audit
-from analytics.errors import NoFrozenPlan, PlanFrozen, PlanNotFound, PlanNotFrozen
+from analytics.errors import (
+    ComplianceRuleNotFrozen,
+    NoFrozenPlan,
+    PlanChanged,
+    PlanFrozen,
+    PlanNotFound,
+    PlanNotFrozen,
+    continuing,
+)
 from analytics.models import AnalysisPlan, PlanStatus
 from analytics.schemas import PlanContent, PlanPublic
+from analytics.upstreams import Upstreams
 from rlc_shared.audit import utcnow
+from rlc_shared.db import Transactions
+from rlc_shared.errors import UpstreamError
 from rlc_shared.pagination import Page, PageParams, paginate
 
 ENTITY = "analysis_plan"
@@ -108,29 +120,104 @@ def update_plan(
     return plan
 
 
+def _frozen_rule(upstreams: Upstreams, *, plan_version: int, rule_version: int) -> dict[str, Any]:
+    """The workshops service's compliance rule ``rule_version``, which must exist and be frozen
+    (a plan naming any other could never give its CACE); called outside any transaction."""
+    path = f"/compliance-rules/{rule_version}"
+    try:
+        rule = upstreams.workshops.get_or_none(path)
+    except UpstreamError as exc:
+        reason = continuing(exc.detail, otherwise="the workshops service failed saying nothing.")
+        raise UpstreamError(
+            f"Plan version {plan_version} was not frozen: the compliance rule version "
+            f"{rule_version} it names must be checked in the workshops service, and {reason}",
+            status=exc.status,
+            upstream="workshops",
+        ) from None
+    if rule is None:
+        raise ComplianceRuleNotFrozen(
+            f"Plan version {plan_version} names compliance rule version {rule_version}, which the "
+            f"workshops service does not have: create and freeze the rule there, or name a frozen "
+            f"one (PUT /plans/{plan_version}), then freeze the plan.",
+            compliance_rule_version=rule_version,
+        )
+    if (
+        not isinstance(rule, dict)
+        or rule.get("version") != rule_version
+        or rule.get("status") not in ("draft", "frozen")
+    ):
+        raise UpstreamError(
+            f"Plan version {plan_version} was not frozen: the workshops service answered GET "
+            f"{path} with something other than that compliance rule.",
+            upstream="workshops",
+        )
+    if rule["status"] != "frozen":
+        raise ComplianceRuleNotFrozen(
+            f"Plan version {plan_version} names compliance rule version {rule_version}, which is "
+            f"still a draft in the workshops service: freeze it there (POST {path}/freeze) "
+            f"before the plan, so the rule the CACE uses cannot change after it.",
+            compliance_rule_version=rule_version,
+        )
+    return rule
+
+
 def freeze_plan(
-    session: Session, *, plan: AnalysisPlan, actor: Any, reason: str | None
+    transactions: Transactions,
+    *,
+    upstreams: Upstreams,
+    version: int,
+    actor: Any,
+    reason: str | None,
 ) -> AnalysisPlan:
-    """Freeze a draft: from now on it is the plan outcomes are imported and analysed under."""
-    _require_draft(plan, "frozen again")
-    plan.status = PlanStatus.frozen
-    plan.frozen_at = utcnow()
-    plan.frozen_by = actor.sub
-    session.add(plan)
-    audit(
-        session,
-        actor=actor,
-        action="plan.frozen",
-        entity_type=ENTITY,
-        entity_id=plan.version,
-        old={"status": PlanStatus.draft.value},
-        new={
-            "status": plan.status,
-            "frozen_at": plan.frozen_at,
-            "fingerprint": plan.fingerprint,
-        },
-        reason=reason,
+    """Freeze a draft: from now on it is the plan outcomes are imported and analysed under.
+
+    The compliance rule it names is checked in the workshops service first (a rule that does not
+    exist or is a draft refuses the freeze: 409; workshops unreachable: 503, nothing changed),
+    between two short transactions; the draft must not have changed in between."""
+    with transactions() as session:
+        plan = get_plan(session, version=version)
+        _require_draft(plan, "frozen again")
+        checked = plan.fingerprint
+        rule_version = plan.content.get("compliance_rule_version")
+    rule = (
+        _frozen_rule(upstreams, plan_version=version, rule_version=rule_version)
+        if rule_version is not None
+        else None
     )
+    with transactions() as session:
+        plan = get_plan(session, version=version, lock=True)
+        _require_draft(plan, "frozen again")
+        if plan.fingerprint != checked:
+            raise PlanChanged(
+                f"Plan version {version} changed while it was being frozen; read it again "
+                f"(GET /plans/{version}) and freeze it then.",
+                version=version,
+            )
+        plan.status = PlanStatus.frozen
+        plan.frozen_at = utcnow()
+        plan.frozen_by = actor.sub
+        session.add(plan)
+        checked_rule = (
+            # The rule as the workshops service had it frozen when the plan was frozen.
+            {"compliance_rule": {k: rule.get(k) for k in ("version", "fingerprint", "frozen_at")}}
+            if rule is not None
+            else {}
+        )
+        audit(
+            session,
+            actor=actor,
+            action="plan.frozen",
+            entity_type=ENTITY,
+            entity_id=plan.version,
+            old={"status": PlanStatus.draft.value},
+            new={
+                "status": plan.status,
+                "frozen_at": plan.frozen_at,
+                "fingerprint": plan.fingerprint,
+                **checked_rule,
+            },
+            reason=reason,
+        )
     return plan
 
 

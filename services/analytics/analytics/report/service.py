@@ -14,6 +14,12 @@ from analytics.models import Analysis, AnalysisStatus, Snapshot
 from analytics.report import artefacts
 from rlc_shared.storage import ObjectStorage
 
+#: A picture is shown inline (an ``<img>``, a browser tab), but an SVG is a document that could
+#: carry script: opened on its own it may fetch nothing and run nothing, only apply its own
+#: inline styles (matplotlib's ``<style>``), sandboxed. ``nosniff`` is on every response already
+#: (`rlc_shared.logging.RequestContextMiddleware`), so the browser never guesses another type.
+PICTURE_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+
 
 @dataclass
 class Download:
@@ -110,7 +116,7 @@ def table(
 def picture(
     session: Session, *, storage: ObjectStorage, analysis_id: str | None, name: str, kind: str
 ) -> Download:
-    return _download(
+    download = _download(
         session,
         storage=storage,
         analysis_id=analysis_id,
@@ -119,3 +125,5 @@ def picture(
         "drawn: {why}.",
         filename=f"{name}.{kind}",
     )
+    download.headers["Content-Security-Policy"] = PICTURE_CSP
+    return download

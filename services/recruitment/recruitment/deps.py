@@ -17,6 +17,8 @@ from fastapi import Depends, Path, Request
 from recruitment.config import Settings
 from recruitment.errors import LocalAuthorityNotFound, SchoolNotFound, StaffMemberNotFound
 from recruitment.models import LocalAuthority, School, StaffMember
+from recruitment.schemas import RandomisedIn
+from recruitment.schools import service as schools_service
 from rlc_shared.auth import CurrentPrincipal, KeySet
 from rlc_shared.db import SessionDep
 from rlc_shared.policy import Target, action, authorize, require_action
@@ -30,6 +32,7 @@ __all__ = [
     "SettingsDep",
     "StorageDep",
     "Today",
+    "VerifiedAllocationDep",
     "local_authority_for",
     "school_for",
     "staff_member_for",
@@ -148,3 +151,23 @@ def local_authority_for(action_name: str) -> Any:
         return la
 
     return _dependency(action_name, load, "local_authority_for")
+
+
+def verified_allocation(
+    urn: UrnPath, body: RandomisedIn, principal: CurrentPrincipal, keys: RandomisationKeysDep
+) -> schools_service.VerifiedAllocation:
+    """The randomisation service's notice, its signed statement checked before anything else.
+
+    Checking may fetch the randomisation service's JWKS over HTTP, and no transaction may be open
+    across a call to another service (docs/architecture.md): so this needs no session, and an
+    endpoint lists it before any dependency that uses one (the school's row lock is taken only
+    after the keys are in hand). Plain ``def``: the fetch must not block the event loop. A token
+    that may not record an arm is refused (403) before its statement is looked at.
+    """
+    require_action(principal, "school.record_allocation")
+    return schools_service.verify_allocation_statement(
+        body.statement, keys=keys, urn=urn, run_id=body.run_id, arm=body.arm, test=body.test
+    )
+
+
+VerifiedAllocationDep = Annotated[schools_service.VerifiedAllocation, Depends(verified_allocation)]

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from rlc_shared.errors import Conflict, Forbidden, NotFound, Unprocessable, UnsupportedMediaType
+from rlc_shared.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 
 
 class SchoolNotFound(NotFound):
@@ -101,3 +108,9 @@ class AllocationStatementInvalid(Forbidden):
     """A "randomised" notice whose signed statement is missing, forged or for something else."""
 
     code = "allocation-statement-invalid"
+
+
+class RandomisationKeysUnavailable(ServiceUnavailable):
+    """The randomisation service's public keys could not be fetched to check a statement."""
+
+    code = "randomisation-keys-unavailable"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import re
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from rlc_shared.db import make_engine
+from rlc_testkit import api_routes
 from rlc_testkit.recruitment import LA, PDF, Api, assert_problem
 
 URN = 100001
@@ -41,6 +44,106 @@ def test_out_of_range_ids_are_422_on_every_school_route(api: Api, school: dict, 
         resp = api.client.request(method, path, headers=api.tm())
         body = assert_problem(resp, 422)
         assert body["errors"], (path, body)
+
+
+#: Too large for the integer columns (int4; 2**63 overflows even int8).
+TOO_LARGE = ["2147483648", str(2**63)]
+#: Integers, but not six-digit URNs.
+NOT_A_URN = ["12345", "1234567"]
+#: A valid body for every route that needs one, so that the id in the path is what fails.
+VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/schools/{urn}/eligibility"): {
+        "json": {"year56_social_worker_pupils": 3, "year56_looked_after_pupils": 1}
+    },
+    ("POST", "/schools/{urn}/consent"): {
+        "data": {
+            "head_teacher_name": "Sam Head",
+            "consent_date": "2021-06-01",
+            "random_allocation": "true",
+            "evaluation": "true",
+        },
+        "files": {"form": ("consent.pdf", PDF, "application/pdf")},
+    },
+    ("POST", "/schools/{urn}/randomised"): {
+        "json": {"run_id": "run-1", "arm": "control", "test": False, "statement": "a.b.c"}
+    },
+    ("POST", "/schools/{urn}/withdrawal"): {"json": {"reason": "moved away"}},
+    ("PUT", "/schools/{urn}/email"): {"json": {"email": "office@hillside.sch.uk"}},
+    ("POST", "/schools/{urn}/staff"): {"json": {"name": "Jo Teacher", "role": "year5_teacher"}},
+    ("POST", "/schools/{urn}/staff/{staff_id}/consent"): {"json": {"consented_on": "2021-06-01"}},
+    ("POST", "/schools/{urn}/staff/{staff_id}/withdrawal"): {"json": {"covers": "all"}},
+}
+
+
+def integer_id_routes(app: Any) -> list[tuple[str, str, list[str], bool]]:
+    """Every (method, path, integer path parameters, needs a body) the app serves, walked from
+    its routes and typed from its OpenAPI document (parameters of dependencies included)."""
+    served = {
+        (method, path)
+        for path, methods in api_routes(app)
+        for method in methods - {"HEAD", "OPTIONS"}
+    }
+    found = []
+    for path, operations in app.openapi()["paths"].items():
+        for method, operation in operations.items():
+            assert (method.upper(), path) in served, (method, path)
+            ids = [
+                p["name"]
+                for p in operation.get("parameters", [])
+                if p["in"] == "path" and p["schema"].get("type") == "integer"
+            ]
+            if ids:
+                needs_body = operation.get("requestBody", {}).get("required", False)
+                found.append((method.upper(), path, sorted(ids), needs_body))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("param", "bad"),
+    [("urn", v) for v in TOO_LARGE + NOT_A_URN]
+    + [("staff_id", v) for v in TOO_LARGE]
+    + [("import_id", v) for v in TOO_LARGE],
+)
+def test_bad_ids_are_a_4xx_problem_on_every_route(
+    api: Api, school: dict, param: str, bad: str
+) -> None:
+    """Every route with an integer id in its path, each method, the id out of its range: a 422
+    problem naming that id (never a 5xx, never a database error), with a valid body where one is
+    needed so the id is what fails, and nothing changed."""
+    routes = [r for r in integer_id_routes(api.client.app) if param in r[2]]
+    assert routes, f"no route has {{{param}}}"
+    imports = api.ok(api.client.get("/gias/imports", headers=api.tm()))["data"]
+    good = {"urn": URN, "staff_id": school["staff_id"], "import_id": imports[0]["id"]}
+    # Allowed every action, recording an arm included: the id, not the token, must fail.
+    headers = api.role(["trial_manager", "service"], sub="service:randomisation")
+    before = (api.get_school(URN), api.history(URN))
+    failures = []
+    for method, path, _, needs_body in routes:
+        body = VALID_BODIES.get((method, path))
+        assert body is not None or not needs_body, f"give {method} {path} a valid body"
+        url = path.format(**(good | {param: bad}))
+        resp = api.client.request(method, url, headers=headers, **(body or {}))
+        problem = resp.headers.get("content-type", "").startswith("application/problem+json")
+        fields = {e["field"] for e in resp.json().get("errors", [])} if problem else set()
+        if not (resp.status_code == 422 and problem and fields == {f"path.{param}"}):
+            failures.append(f"{method} {url} → {resp.status_code} {fields or resp.text[:200]}")
+    assert not failures, "\n".join(failures)
+    assert (api.get_school(URN), api.history(URN)) == before
+
+
+def test_every_integer_id_route_is_checked(api: Api) -> None:
+    """The walk finds every route with an id in its path (a new one cannot be missed quietly):
+    every path parameter of the app is one of the checked ids, or the LA code (a string)."""
+    routes = integer_id_routes(api.client.app)
+    with_ids = {(method, path) for method, path, _, _ in routes}
+    for path, methods in api_routes(api.client.app):
+        names = set(re.findall(r"\{(\w+)\}", path))
+        assert names <= {"urn", "staff_id", "import_id", "la_code"}, path
+        if names - {"la_code"}:
+            assert {(m, path) for m in methods - {"HEAD", "OPTIONS"}} <= with_ids, path
+    assert len(with_ids) == 15
+    for method, path, _, needs_body in routes:
+        assert not needs_body or (method, path) in VALID_BODIES, (method, path)
 
 
 def test_missing_but_valid_ids_are_404(api: Api, school: dict) -> None:
@@ -147,7 +250,9 @@ def test_a_document_is_not_orphaned_when_the_database_write_fails(api: Api, sett
                 },
                 files={"form": ("consent.pdf", PDF, "application/pdf")},
             )
-        assert resp.status_code == 500, resp.text
+        # PostgreSQL's RAISE EXCEPTION is an internal error; SQLite reports a trigger's RAISE as
+        # a constraint failure, which the platform answers as a concurrent change (409).
+        assert resp.status_code == (500 if postgres else 409), resp.text
         assert resp.headers["x-request-id"]
     finally:
         with engine.begin() as conn:

@@ -10,10 +10,10 @@ from fastapi.responses import StreamingResponse
 
 from recruitment.deps import (
     CurrentPrincipal,
-    RandomisationKeysDep,
     SessionDep,
     StorageDep,
     Today,
+    VerifiedAllocationDep,
     school_for,
 )
 from recruitment.documents import document_response
@@ -26,7 +26,6 @@ from recruitment.schemas import (
     EmailsLookup,
     HistoryEvent,
     RandomisableSchool,
-    RandomisedIn,
     RandomisedOut,
     SchoolByEmail,
     SchoolPublic,
@@ -200,11 +199,12 @@ def download_consent_form(
 
 @router.post("/{urn}/randomised", response_model=RandomisedOut)
 def record_randomisation(
-    body: RandomisedIn,
+    # First: the statement is verified (the keys perhaps fetched over HTTP) before the session
+    # below is used, so no transaction or row lock is held across that call.
+    allocation: VerifiedAllocationDep,
     session: SessionDep,
     school: Annotated[School, school_for("school.record_allocation")],
     principal: CurrentPrincipal,
-    keys: RandomisationKeysDep,
 ) -> RandomisedOut:
     """The randomisation service's allocation of a consented school (idempotent per run).
 
@@ -212,21 +212,14 @@ def record_randomisation(
     statement signed by its key: an arm can never be set by hand.
     """
     recorded = service.mark_randomised(
-        session,
-        school=school,
-        run_id=body.run_id,
-        arm=body.arm,
-        test=body.test,
-        statement=body.statement,
-        keys=keys,
-        actor=principal,
+        session, school=school, allocation=allocation, actor=principal
     )
     return RandomisedOut(
         urn=school.urn,
         status=school.status,
-        arm=school.arm if not body.test else body.arm,
-        run_id=body.run_id,
-        test=body.test,
+        arm=school.arm if not allocation.test else allocation.arm,
+        run_id=allocation.run_id,
+        test=allocation.test,
         recorded=recorded,
     )
 

@@ -13,6 +13,7 @@ school has consented its eligibility is fixed (consent was given on that basis).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from sqlmodel import Session
@@ -27,6 +28,7 @@ from recruitment.errors import (
     InvalidUpload,
     LocalAuthorityNotRegistered,
     RandomisationConflict,
+    RandomisationKeysUnavailable,
 )
 from recruitment.models import LocalAuthority, School, SchoolEmail, SchoolStatus
 from recruitment.schools.queries import current_email
@@ -34,7 +36,7 @@ from rlc_shared.audit import utcnow
 from rlc_shared.auth import KeySet, Principal, verify_jws
 from rlc_shared.content import media_type
 from rlc_shared.emails import InvalidEmail, normalise_email
-from rlc_shared.errors import Unprocessable
+from rlc_shared.errors import Unauthorized, Unprocessable
 from rlc_shared.storage import ObjectStorage
 
 S = SchoolStatus
@@ -213,13 +215,30 @@ def consent(
 STATEMENT_TYPE = "rlc.allocation"
 
 
+@dataclass(frozen=True)
+class VerifiedAllocation:
+    """An allocation whose statement the randomisation service's key was checked to sign."""
+
+    urn: int
+    run_id: str
+    arm: str
+    test: bool
+    #: Where the randomisation log holds it (the run.executed entry), as the statement says.
+    entry_index: int | None
+    entry_hash: str | None
+
+
 def verify_allocation_statement(
     statement: str, *, keys: KeySet, urn: int, run_id: str, arm: str, test: bool
-) -> dict[str, Any]:
-    """The statement's payload, if the randomisation service signed exactly this allocation.
+) -> VerifiedAllocation:
+    """The allocation, if the randomisation service signed exactly this one.
 
     Only the randomisation service holds the key, and it signs only allocations its log holds, so
     an arm can never be set by hand (or by another service's token) with no log entry behind it.
+
+    Checking may fetch the randomisation service's JWKS over HTTP (the first time, when the
+    cached keys are stale or the ``kid`` is new), so it is called before any transaction is
+    opened: it needs no database at all.
     """
     try:
         payload = verify_jws(statement, keys=keys)
@@ -228,6 +247,13 @@ def verify_allocation_statement(
             f"The allocation statement was refused: {exc}; only the randomisation service can "
             "record an arm."
         ) from None
+    except Unauthorized:
+        # KeySet's answer when the JWKS cannot be fetched and no key is cached: about the
+        # randomisation service's keys, not the caller's token, and worth retrying.
+        raise RandomisationKeysUnavailable(
+            "The randomisation service's public keys (its JWKS) could not be fetched to check "
+            "the allocation statement; nothing was recorded. Try again shortly."
+        ) from None
     expected = {"typ": STATEMENT_TYPE, "urn": urn, "run_id": run_id, "arm": arm, "test": test}
     differs = sorted(k for k, v in expected.items() if payload.get(k) != v)
     if differs:
@@ -235,7 +261,15 @@ def verify_allocation_statement(
             f"The signed allocation statement does not match this request ({', '.join(differs)} "
             "differ); nothing was recorded."
         )
-    return payload
+    index, entry_hash = payload.get("entry_index"), payload.get("entry_hash")
+    return VerifiedAllocation(
+        urn=urn,
+        run_id=run_id,
+        arm=arm,
+        test=test,
+        entry_index=index if isinstance(index, int) and not isinstance(index, bool) else None,
+        entry_hash=entry_hash if isinstance(entry_hash, str) else None,
+    )
 
 
 def consent_form_key(school: School) -> str:
@@ -245,26 +279,22 @@ def consent_form_key(school: School) -> str:
 
 
 def mark_randomised(
-    session: Session,
-    *,
-    school: School,
-    run_id: str,
-    arm: str,
-    test: bool,
-    statement: str,
-    keys: KeySet,
-    actor: Principal,
+    session: Session, *, school: School, allocation: VerifiedAllocation, actor: Principal
 ) -> bool:
     """Record the randomisation service's allocation; True if something was recorded.
 
-    The signed statement is checked first, always. Idempotent per run: the same run and arm again
-    records nothing. Test-mode runs record nothing at all (not even an audit event): they must
-    leave the trial exactly as it was.
+    ``allocation`` comes from :func:`verify_allocation_statement`, checked before the school
+    was loaded (no transaction is open while the keys may be fetched). Idempotent per run: the
+    same run and arm again records nothing. Test-mode runs record nothing at all (not even an
+    audit event): they must leave the trial exactly as it was.
     """
-    payload = verify_allocation_statement(
-        statement, keys=keys, urn=school.urn, run_id=run_id, arm=arm, test=test
-    )
-    if test:
+    if allocation.urn != school.urn:
+        raise AllocationStatementInvalid(
+            f"The signed allocation statement is for school {allocation.urn}, not {school.urn}; "
+            "nothing was recorded."
+        )
+    run_id, arm = allocation.run_id, allocation.arm
+    if allocation.test:
         return False
     if school.randomisation_run_id == run_id and school.arm == arm:
         # A repeat (e.g. a retried notification), even if the school has withdrawn since.
@@ -285,10 +315,8 @@ def mark_randomised(
     school.randomisation_run_id = run_id
     school.arm = arm
     school.randomised_at = utcnow()
-    index = payload.get("entry_index")
-    school.randomisation_log_index = index if isinstance(index, int) else None
-    entry_hash = payload.get("entry_hash")
-    school.randomisation_entry_hash = entry_hash if isinstance(entry_hash, str) else None
+    school.randomisation_log_index = allocation.entry_index
+    school.randomisation_entry_hash = allocation.entry_hash
     session.add(school)
     _audit_change(session, school=school, before=before, action="school.randomised", actor=actor)
     return True

@@ -169,8 +169,10 @@ def test_a_report_from_the_other_services_data(
             "control": len(world.analysable("control")),
         }
         assert [e["status"] for e in report["teacher_impact"]] == ["estimated"] * 3
-        assert {e["status"] for e in report["cace"]} <= {"estimated", "not_converged"}
-        assert report["cace"][0]["rule_version"] == world.rule_version
+        # Two-stage least squares has no optimiser to fail: with compliers in the intervention
+        # arm, every CACE is an estimate, under the plan's frozen rule.
+        assert [e["status"] for e in report["cace"]] == ["estimated"] * len(report["cace"]) != []
+        assert {e["rule_version"] for e in report["cace"]} == {world.rule_version}
         assert report["costs"]["status"] == "present"
         # 12,000 once + 3 years x 6 h x 35.50 = 12,639 over three years.
         assert report["costs"]["total_over_years"] == "12639.00"

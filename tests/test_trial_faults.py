@@ -67,8 +67,10 @@ def trial(dev_keys: Path, database_factory: Any, s3_server: S3Server) -> Iterato
     proxy = TcpProxy(upstream.hostname, upstream.port)
     proxy.start()
     env = s3_environment(proxy.url, s3_server.bucket) | {
-        # The guard asks randomisation afresh each time (the test kills it right after a look).
+        # The guard and the response rates ask randomisation afresh each time (the test kills it
+        # right after a look; by default each reuses an answer for a few seconds).
         "WORKSHOPS_ALLOCATION_CACHE_SECONDS": "0",
+        "SURVEYS_ALLOCATIONS_CACHE_SECONDS": "0",
         # A killed worker's claim is taken back soon, and exports are written in small chunks.
         "SURVEYS_WORKER_STALE_AFTER_SECONDS": "2",
         "SURVEYS_CHUNK_ROWS": "500",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from rlc_shared.http import ServiceClient
@@ -19,3 +21,34 @@ class RandomisationClient(ServiceClient):
     def allocation(self, urn: int) -> dict[str, Any] | None:
         """The school's live allocation once its run is executed, or None if it has none."""
         return self.get_or_none(f"/allocations/{urn}")
+
+
+class LiveAllocations:
+    """Every executed live allocation, as the randomisation service lists them, reused for at
+    most ``ttl`` seconds: they change only when a run is executed or an allocation is marked in
+    error, and a service that counts per randomised school (response rates) asks for all of them
+    on every request. A failure is never cached: once the list is older than ``ttl``, a
+    randomisation service that cannot answer is an error again."""
+
+    def __init__(
+        self,
+        client: RandomisationClient,
+        *,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._fetched_at = 0.0
+        self._allocations: list[dict[str, Any]] | None = None
+
+    def all(self) -> list[dict[str, Any]]:
+        with self._lock:  # one fetch at a time: concurrent requests wait for the same answer
+            now = self._clock()
+            if self._allocations is None or now - self._fetched_at >= self.ttl:
+                self._allocations = None
+                self._allocations = list(self.client.iter_allocations())
+                self._fetched_at = now
+            return list(self._allocations)

@@ -20,6 +20,7 @@ answered exactly as a missing one (404) when the token cannot even read it, and 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -295,6 +296,24 @@ def requires(name: str) -> Any:
 
     _check.__name__ = f"requires_{name.replace('.', '_')}"
     return Depends(_check)
+
+
+def object_loader(action_name: str, load: Callable[..., Any], *, name: str) -> Any:
+    """``load`` (a validating loader of the object in the path, for ``action_name``) as a
+    dependency: ``async`` for a read action (a bounded lookup on the event loop is cheaper than a
+    thread-pool hop), a plain ``def`` for a write, which may wait for a row lock and must not hold
+    up the event loop meanwhile (docs/architecture.md, "Sync or async")."""
+    if action(action_name).writes:
+        fn = load
+    else:
+
+        async def fn(**kwargs: Any) -> Any:
+            return load(**kwargs)
+
+        # Resolved here: the wrapper lives in this module, the annotations in the loader's.
+        fn.__signature__ = inspect.signature(load, eval_str=True)  # type: ignore[attr-defined]
+    fn.__name__ = f"{name}_{action_name.replace('.', '_')}"
+    return Depends(fn)
 
 
 def table(actions: Iterable[Action] | None = None) -> list[dict[str, Any]]:

@@ -313,6 +313,8 @@ def _processes(databases: Any) -> dict[str, _Process]:
             "SURVEYS_RANDOMISATION_URL": urls["randomisation"],
             "SURVEYS_WEBHOOK_SECRETS": json.dumps([WEBHOOK_SECRET]),
             "SURVEYS_WORKER_INTERVAL_SECONDS": "0.1",
+            # Tests stop randomisation and expect the rates to say so at once.
+            "SURVEYS_ALLOCATIONS_CACHE_SECONDS": "0",
         },
         "workshops": {
             "WORKSHOPS_RECRUITMENT_URL": urls["recruitment"],

@@ -9,7 +9,6 @@ token cannot even read is answered exactly as a missing one.
 """
 
 import datetime as dt
-import inspect
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
@@ -21,7 +20,7 @@ from recruitment.schemas import RandomisedIn
 from recruitment.schools import service as schools_service
 from rlc_shared.auth import CurrentPrincipal, KeySet
 from rlc_shared.db import SessionDep
-from rlc_shared.policy import Target, action, authorize, require_action
+from rlc_shared.policy import Target, action, authorize, object_loader, require_action
 from rlc_shared.storage import ObjectStorage
 from rlc_shared.types import RowId, UrnPath
 
@@ -67,22 +66,6 @@ def school_target(school: School) -> Target:
     return Target(la_code=school.la_code, urn=school.urn)
 
 
-def _dependency(action_name: str, load: Any, name: str) -> Any:
-    """``load`` as a dependency: ``async`` for a read (a bounded lookup on the event loop is
-    cheaper than a thread-pool hop), a plain ``def`` for a write, which may wait for a row lock
-    and must not hold up the event loop meanwhile (docs/architecture.md, "Sync or async")."""
-    if action(action_name).writes:
-        fn = load
-    else:
-
-        async def fn(**kwargs: Any) -> Any:
-            return load(**kwargs)
-
-        fn.__signature__ = inspect.signature(load)  # type: ignore[attr-defined]
-    fn.__name__ = f"{name}_{action_name.replace('.', '_')}"
-    return Depends(fn)
-
-
 def school_for(action_name: str) -> Any:
     """The school in the path, if the token may take ``action_name`` on it.
 
@@ -107,7 +90,7 @@ def school_for(action_name: str) -> Any:
         )
         return school
 
-    return _dependency(action_name, load, "school_for")
+    return object_loader(action_name, load, name="school_for")
 
 
 def staff_member_for(action_name: str) -> Any:
@@ -122,7 +105,7 @@ def staff_member_for(action_name: str) -> Any:
             raise StaffMemberNotFound(f"School {school.urn} has no staff member {staff_id}.")
         return member
 
-    return _dependency(action_name, load, "staff_member_for")
+    return object_loader(action_name, load, name="staff_member_for")
 
 
 def la_missing(la_code: str) -> LocalAuthorityNotFound:
@@ -150,7 +133,7 @@ def local_authority_for(action_name: str) -> Any:
         )
         return la
 
-    return _dependency(action_name, load, "local_authority_for")
+    return object_loader(action_name, load, name="local_authority_for")
 
 
 def verified_allocation(

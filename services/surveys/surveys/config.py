@@ -42,6 +42,9 @@ class Settings(ServiceSettings):
     #: teachers withdrew; randomisation gives the arms and the denominator of response rates.
     recruitment_url: str = "http://127.0.0.1:8001"
     randomisation_url: str = "http://127.0.0.1:8002"
+    #: How long the list of randomised schools (response rates' denominator) is reused: it
+    #: changes only when a run is executed; 0 asks randomisation on every request.
+    allocations_cache_seconds: float = Field(default=10.0, ge=0, le=300)
 
     #: The survey platform's Standard Webhooks secrets (JSON list of ``whsec_<base64>``); a
     #: delivery signed with any one of them verifies.

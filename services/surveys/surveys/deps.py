@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from sqlalchemy.engine import Engine
 
-from rlc_clients import RandomisationClient, RecruitmentClient
+from rlc_clients import RecruitmentClient
+from rlc_clients.randomisation import LiveAllocations
 from rlc_shared.auth import CurrentPrincipal
 from rlc_shared.db import SessionDep, Transactions, TransactionsDep
 from rlc_shared.storage import ObjectStorage
@@ -22,7 +23,7 @@ __all__ = [
     "EngineDep",
     "EvaluatorBucketDep",
     "PseudonymiserDep",
-    "RandomisationDep",
+    "AllocationsDep",
     "ReadEngineDep",
     "ReadTransactionsDep",
     "RecruitmentDep",
@@ -60,8 +61,8 @@ async def get_recruitment(request: Request) -> RecruitmentClient:
     return request.app.state.recruitment
 
 
-async def get_randomisation(request: Request) -> RandomisationClient:
-    return request.app.state.randomisation
+async def get_allocations(request: Request) -> LiveAllocations:
+    return request.app.state.allocations
 
 
 async def get_pseudonymiser(request: Request) -> Pseudonymiser:
@@ -78,7 +79,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 ReadEngineDep = Annotated[Engine, Depends(get_read_engine)]
 ReadTransactionsDep = Annotated[Transactions, Depends(get_read_transactions)]
 RecruitmentDep = Annotated[RecruitmentClient, Depends(get_recruitment)]
-RandomisationDep = Annotated[RandomisationClient, Depends(get_randomisation)]
+AllocationsDep = Annotated[LiveAllocations, Depends(get_allocations)]
 PseudonymiserDep = Annotated[Pseudonymiser, Depends(get_pseudonymiser)]
 EvaluatorBucketDep = Annotated[EvaluatorBucket | None, Depends(get_evaluator_bucket)]
 RoundPath = Annotated[RoundName, Path(description="the questionnaire round: pre or post")]

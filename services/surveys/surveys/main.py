@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from rlc_clients import RandomisationClient, RecruitmentClient
+from rlc_clients.randomisation import LiveAllocations
 from rlc_shared.app import create_service_app
 from rlc_shared.audit_api import audit_router
 from rlc_shared.http import TokenProvider
@@ -46,7 +47,7 @@ def on_startup(app: FastAPI, stack: AsyncExitStack) -> None:
     )
     stack.callback(randomisation.close)
     app.state.recruitment = recruitment
-    app.state.randomisation = randomisation
+    app.state.allocations = LiveAllocations(randomisation, ttl=settings.allocations_cache_seconds)
     # Read (and checked) now, so a missing or malformed mounted secret stops the start-up.
     settings.webhook_secret_values()
     app.state.pseudonymiser = Pseudonymiser(settings.pseudonym_secret_value())

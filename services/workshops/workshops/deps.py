@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from rlc_clients import RecruitmentClient
 from rlc_shared.auth import CurrentPrincipal, Principal
 from rlc_shared.db import SessionDep, TransactionsDep
-from rlc_shared.policy import Target, authorize, require_action
+from rlc_shared.policy import Target, authorize, object_loader, require_action
 from rlc_shared.storage import ObjectStorage
 from rlc_shared.types import ID_MAX
 from workshops.config import Settings
@@ -58,27 +58,27 @@ CohortId = Annotated[int, _id("cohort")]
 SessionId = Annotated[int, _id("session")]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_storage(request: Request) -> ObjectStorage:
+async def get_storage(request: Request) -> ObjectStorage:
     return request.app.state.storage
 
 
-def get_recruitment(request: Request) -> RecruitmentClient:
+async def get_recruitment(request: Request) -> RecruitmentClient:
     return request.app.state.recruitment
 
 
-def get_allocations(request: Request) -> AllocationCache:
+async def get_allocations(request: Request) -> AllocationCache:
     return request.app.state.allocations
 
 
-def get_timezone(request: Request) -> ZoneInfo:
+async def get_timezone(request: Request) -> ZoneInfo:
     return ZoneInfo(request.app.state.settings.report_timezone)
 
 
-def today() -> dt.date:
+async def today() -> dt.date:
     """Today's date in UTC. Tests replace it with ``app.dependency_overrides``."""
     return dt.datetime.now(dt.UTC).date()
 
@@ -117,8 +117,7 @@ def cohort_for(action: str) -> Any:
         )
         return cohort
 
-    load.__name__ = f"cohort_for_{action.replace('.', '_')}"
-    return Depends(load)
+    return object_loader(action, load, name="cohort_for")
 
 
 def cohort_target(session: Session, *, cohort: Cohort, principal: Principal) -> Target:
@@ -155,5 +154,4 @@ def session_for(action: str) -> Any:
         )
         return found
 
-    load.__name__ = f"session_for_{action.replace('.', '_')}"
-    return Depends(load)
+    return object_loader(action, load, name="session_for")

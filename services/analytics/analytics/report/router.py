@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from analytics.deps import SessionDep, StorageDep
 from analytics.report import service
@@ -60,9 +60,12 @@ def _doc(kind: str, media: str) -> dict[int | str, dict[str, object]]:
 
 
 @router.get("", response_model=Report, dependencies=[READ])
-def get_report(session: SessionDep, storage: StorageDep, analysis: AnalysisQuery = None) -> Report:
+def get_report(
+    session: SessionDep, storage: StorageDep, analysis: AnalysisQuery = None
+) -> Response:
     """The whole report, labelled with its snapshot and plan."""
-    return Report.model_validate(service.report(session, storage=storage, analysis_id=analysis))
+    body = service.report_json(session, storage=storage, analysis_id=analysis)
+    return Response(body, media_type="application/json")
 
 
 @router.get(

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from sqlmodel import Session, col, select
 
 from analytics.errors import ArtefactNotFound, ReportNotReady
 from analytics.models import Analysis, AnalysisStatus, Snapshot
 from analytics.report import artefacts
+from analytics.schemas import Report
 from rlc_shared.storage import ObjectStorage
 
 #: A picture is shown inline (an ``<img>``, a browser tab), but an SVG is a document that could
@@ -62,13 +64,45 @@ def _labels(session: Session, analysis: Analysis) -> dict[str, str]:
     }
 
 
-def report(session: Session, *, storage: ObjectStorage, analysis_id: str | None) -> dict[str, Any]:
+class _Reports:
+    """The last few reports as the API serves them. A finished analysis's report never changes,
+    so each is read from storage and validated once, not on every request (a report is read far
+    more often than one is made)."""
+
+    def __init__(self, size: int = 8) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._served: OrderedDict[str, bytes] = OrderedDict()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            if key in self._served:
+                self._served.move_to_end(key)
+            return self._served.get(key)
+
+    def put(self, key: str, body: bytes) -> None:
+        with self._lock:
+            self._served[key] = body
+            while len(self._served) > self._size:
+                self._served.popitem(last=False)
+
+
+_REPORTS = _Reports()
+
+
+def report_json(session: Session, *, storage: ObjectStorage, analysis_id: str | None) -> bytes:
+    """The report as the API serves it (JSON of :class:`Report`)."""
     analysis = finished(session, analysis_id=analysis_id)
     stored = (analysis.artefacts or {}).get(artefacts.REPORT)
     if stored is None:
         raise ArtefactNotFound(f"Analysis {analysis.id} has no stored report.")
-    with storage.open(stored["key"]) as body:
-        return json.loads(body.read())
+    key = f"{analysis.id}:{stored['key']}"
+    served = _REPORTS.get(key)
+    if served is None:
+        with storage.open(stored["key"]) as body:
+            served = Report.model_validate(json.loads(body.read())).model_dump_json().encode()
+        _REPORTS.put(key, served)
+    return served
 
 
 def _download(

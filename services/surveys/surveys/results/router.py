@@ -10,8 +10,8 @@ from fastapi.responses import StreamingResponse
 from rlc_shared.policy import requires
 from rlc_shared.types import UrnQuery
 from surveys.deps import (
+    AllocationsDep,
     CurrentPrincipal,
-    RandomisationDep,
     ReadEngineDep,
     ReadTransactionsDep,
     RecruitmentDep,
@@ -43,7 +43,7 @@ def get_scales(round: RoundPath, session: SessionDep) -> ScalesOut:
 def get_response_rates(
     round: RoundPath,
     transactions: ReadTransactionsDep,
-    randomisation: RandomisationDep,
+    allocations: AllocationsDep,
     principal: CurrentPrincipal,
     by: Annotated[
         Literal["arm", "la", "school"], Query(description="group the randomised schools by")
@@ -55,7 +55,7 @@ def get_response_rates(
     the schools the caller may see)."""
     return service.response_rates(
         transactions,
-        randomisation=randomisation,
+        live=allocations,
         principal=principal,
         round=round,
         by=by,
@@ -72,7 +72,7 @@ def get_response_rates(
 def get_non_responding_schools(
     round: RoundPath,
     transactions: ReadTransactionsDep,
-    randomisation: RandomisationDep,
+    allocations: AllocationsDep,
     recruitment: RecruitmentDep,
     principal: CurrentPrincipal,
     la_code: LaCodeQuery = None,
@@ -80,7 +80,7 @@ def get_non_responding_schools(
     """Randomised schools with no response yet in the round, for reminders."""
     return service.non_responding(
         transactions,
-        randomisation=randomisation,
+        live=allocations,
         recruitment=recruitment,
         principal=principal,
         round=round,

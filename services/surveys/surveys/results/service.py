@@ -22,7 +22,8 @@ import numpy as np
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
-from rlc_clients import RandomisationClient, RecruitmentClient
+from rlc_clients import RecruitmentClient
+from rlc_clients.randomisation import LiveAllocations
 from rlc_shared.auth import Principal
 from rlc_shared.db import Transactions, transaction
 from rlc_shared.errors import UpstreamError
@@ -108,9 +109,9 @@ def scales(session: Session, *, round: RoundName) -> ScalesOut:
 # --- response rates -------------------------------------------------------------------------
 
 
-def _allocations(randomisation: RandomisationClient) -> list[dict[str, Any]]:
+def _allocations(allocations: LiveAllocations) -> list[dict[str, Any]]:
     try:
-        return list(randomisation.iter_allocations())
+        return allocations.all()
     except UpstreamError as exc:
         raise DependencyUnavailable(
             "Response rates are per randomised school, and the randomisation service, which "
@@ -176,7 +177,7 @@ def _responses_by_school(transactions: Transactions, *, round: RoundName) -> dic
 def response_rates(
     transactions: Transactions,
     *,
-    randomisation: RandomisationClient,
+    live: LiveAllocations,
     principal: Principal,
     round: RoundName,
     by: Literal["arm", "la", "school"],
@@ -185,7 +186,7 @@ def response_rates(
 ) -> RatesOut:
     with transactions() as session:
         get_round(session, name=round.value)
-    allocations = _visible(principal, _allocations(randomisation), la_code=la_code, urn=urn)
+    allocations = _visible(principal, _allocations(live), la_code=la_code, urn=urn)
     counts = _responses_by_school(transactions, round=round)
     groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for allocation in allocations:
@@ -217,7 +218,7 @@ def response_rates(
 def non_responding(
     transactions: Transactions,
     *,
-    randomisation: RandomisationClient,
+    live: LiveAllocations,
     recruitment: RecruitmentClient,
     principal: Principal,
     round: RoundName,
@@ -228,7 +229,7 @@ def non_responding(
         get_round(session, name=round.value)
     allocations = _visible(
         principal,
-        _allocations(randomisation),
+        _allocations(live),
         la_code=la_code,
         urn=None,
         action=NON_RESPONDERS_ACTION,

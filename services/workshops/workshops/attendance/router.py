@@ -49,7 +49,7 @@ Manageable = Annotated[CohortSession, session_for("workshop.manage")]
     response_model=AttendanceList,
     dependencies=[requires("workshop.read_attendance")],
 )
-def get_attendance(
+async def get_attendance(
     cohort_session: AttendanceReadable, session: SessionDep, principal: CurrentPrincipal
 ) -> AttendanceList:
     """One row per attendee (absent when nothing is recorded); a school sees its own staff, a
@@ -114,13 +114,15 @@ def upload_attendance_report(
     response_model=list[ReportPublic],
     dependencies=[READ],
 )
-def list_attendance_reports(cohort_session: Readable, session: SessionDep) -> list[ReportPublic]:
+async def list_attendance_reports(
+    cohort_session: Readable, session: SessionDep
+) -> list[ReportPublic]:
     """The reports uploaded for the session, retracted ones included."""
     return reports.list_reports(session, cohort_session=cohort_session)
 
 
 @router.get("/attendance-reports/{report_id}", response_model=ReportPublic, dependencies=[READ])
-def get_attendance_report(report_id: RowId, session: SessionDep) -> ReportPublic:
+async def get_attendance_report(report_id: RowId, session: SessionDep) -> ReportPublic:
     """One uploaded report's record."""
     return reports.report_public(session, report_id=report_id)
 
@@ -155,7 +157,7 @@ def retract_attendance_report(
     response_model=UnmatchedList,
     dependencies=[READ],
 )
-def list_unmatched(
+async def list_unmatched(
     cohort_session: Readable,
     session: SessionDep,
     state: Annotated[ParticipantState, Query(description="unmatched: the review list")] = (
@@ -189,7 +191,7 @@ def resolve_unmatched(
 
 
 @router.get("/attendance-threshold", response_model=ThresholdPublic, dependencies=[READ])
-def get_threshold(session: SessionDep) -> ThresholdPublic:
+async def get_threshold(session: SessionDep) -> ThresholdPublic:
     """The threshold that turns minutes into present or partial."""
     return service.threshold_public(session)
 

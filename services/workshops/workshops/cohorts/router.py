@@ -54,7 +54,7 @@ def create_cohort(
 
 
 @router.get("/cohorts", response_model=Page[CohortPublic], dependencies=[SEE])
-def list_cohorts(
+async def list_cohorts(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
@@ -66,19 +66,19 @@ def list_cohorts(
 
 
 @router.get("/cohorts/{cohort_id}", response_model=CohortPublic, dependencies=[SEE])
-def get_cohort(cohort: VisibleCohort, session: SessionDep) -> CohortPublic:
+async def get_cohort(cohort: VisibleCohort, session: SessionDep) -> CohortPublic:
     """One cohort with its counts of schools and sessions."""
     return service.cohort_public(session, cohort=cohort)
 
 
 @router.get("/cohorts/{cohort_id}/sessions", response_model=list[SessionPublic], dependencies=[SEE])
-def list_cohort_sessions(cohort: VisibleCohort, session: SessionDep) -> list[SessionPublic]:
+async def list_cohort_sessions(cohort: VisibleCohort, session: SessionDep) -> list[SessionPublic]:
     """The cohort's eight sessions in programme order (their ids lead to the attendance)."""
     return service.sessions_of(session, cohort=cohort)
 
 
 @router.get("/sessions/{session_id}", response_model=SessionPublic, dependencies=[SEE])
-def get_session(
+async def get_session(
     cohort_session: Annotated[CohortSession, session_for("workshop.read_attendance")],
 ) -> SessionPublic:
     """One cohort's session."""
@@ -133,7 +133,7 @@ def enrol_school(
 @router.get(
     "/cohorts/{cohort_id}/schools", response_model=Page[EnrolmentPublic], dependencies=[READ]
 )
-def list_cohort_schools(
+async def list_cohort_schools(
     cohort: ReadableCohort, session: SessionDep, page: PageDep
 ) -> Page[EnrolmentPublic]:
     """The cohort's schools, by URN."""
@@ -143,7 +143,7 @@ def list_cohort_schools(
 @router.get(
     "/cohorts/{cohort_id}/attendees", response_model=Page[AttendeePublic], dependencies=[READ]
 )
-def list_cohort_attendees(
+async def list_cohort_attendees(
     cohort: ReadableCohort, session: SessionDep, page: PageDep, urn: UrnQuery = None
 ) -> Page[AttendeePublic]:
     """Who may attend the cohort's sessions: the schools' staff and the Virtual School Head."""

@@ -27,7 +27,7 @@ def create_cost_item(
 
 
 @router.get("/costs", response_model=Page[CostItemPublic], dependencies=[READ])
-def list_cost_items(
+async def list_cost_items(
     session: SessionDep,
     page: PageDep,
     urn: UrnQuery = None,
@@ -41,7 +41,7 @@ def list_cost_items(
 
 
 @router.get("/costs/{item_id}", response_model=CostItemPublic, dependencies=[READ])
-def get_cost_item(item_id: RowId, session: SessionDep) -> CostItemPublic:
+async def get_cost_item(item_id: RowId, session: SessionDep) -> CostItemPublic:
     """One cost item."""
     return service.get_item(session, item_id=item_id)
 

@@ -25,7 +25,7 @@ VersionQuery = Annotated[
 
 
 @router.get("/dosage", response_model=Page[DosagePublic], dependencies=[READ_ATTENDANCE])
-def list_dosage(
+async def list_dosage(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: PageDep,
@@ -45,7 +45,7 @@ def list_dosage(
 
 
 @router.get("/dosage/{urn}", response_model=DosagePublic, dependencies=[READ_ATTENDANCE])
-def get_dosage(
+async def get_dosage(
     urn: UrnPath,
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -56,7 +56,7 @@ def get_dosage(
 
 
 @router.get("/compliance-rules", response_model=Page[RulePublic], dependencies=[READ])
-def list_rules(session: SessionDep, page: PageDep) -> Page[RulePublic]:
+async def list_rules(session: SessionDep, page: PageDep) -> Page[RulePublic]:
     """Every version of the compliance rule, drafts and frozen."""
     return service.list_rules(session, page=page)
 
@@ -72,7 +72,7 @@ def create_rule(
 
 
 @router.get("/compliance-rules/{version}", response_model=RulePublic, dependencies=[READ])
-def get_rule(version: Version, session: SessionDep) -> RulePublic:
+async def get_rule(version: Version, session: SessionDep) -> RulePublic:
     """One version of the rule, with its canonical JSON and fingerprint."""
     return service.rule_by_version(session, version=version)
 

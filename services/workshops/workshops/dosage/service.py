@@ -38,6 +38,39 @@ from workshops.schemas import ComplianceRuleIn, DosagePublic, RuleCreate, RulePu
 
 DRAFT, FROZEN = "draft", "frozen"
 
+# The dosage reads are prebuilt Core statements with bound parameters: building a statement (the
+# stand-in's alias above all) costs more than running it.
+_ABSENT_FOR = aliased(Attendee)
+_ATTENDANCE_OF = (
+    sa.select(
+        col(Attendee.id),
+        col(Attendee.urn),
+        col(Attendee.role),
+        col(CohortSession.key),
+        col(CohortSession.duration_minutes),
+        col(CohortSession.actual_minutes),
+        col(Attendance.status),
+        col(Attendance.status_fixed),
+        col(Attendance.minutes),
+        col(Attendance.on_behalf_of_id),
+        col(_ABSENT_FOR.role),
+    )
+    .join(Attendance, col(Attendance.attendee_id) == Attendee.id)
+    .join(CohortSession, col(CohortSession.id) == Attendance.session_id)
+    .outerjoin(_ABSENT_FOR, col(_ABSENT_FOR.id) == Attendance.on_behalf_of_id)
+    .where(col(Attendee.urn).in_(sa.bindparam("urns", expanding=True)))
+)
+_ENROLMENT_OF = select(Enrolment).where(Enrolment.urn == sa.bindparam("urn"))
+_LATEST_FROZEN = (
+    select(ComplianceRuleVersion)
+    .where(ComplianceRuleVersion.status == FROZEN)
+    .order_by(col(ComplianceRuleVersion.version).desc())
+    .limit(1)
+)
+_RULE_VERSION = select(ComplianceRuleVersion).where(
+    ComplianceRuleVersion.version == sa.bindparam("version")
+)
+
 
 # --- the rule -----------------------------------------------------------------------------
 
@@ -78,8 +111,8 @@ def _build(session: Session, data: ComplianceRuleIn) -> ComplianceRule:
 
 
 def get_rule(session: Session, *, version: int, lock: bool = False) -> ComplianceRuleVersion:
-    stmt = select(ComplianceRuleVersion).where(ComplianceRuleVersion.version == version)
-    row = session.exec(stmt.with_for_update() if lock else stmt).first()
+    stmt = _RULE_VERSION.with_for_update() if lock else _RULE_VERSION
+    row = session.exec(stmt, params={"version": version}).first()
     if row is None:
         raise RuleNotFound(
             f"There is no compliance rule version {version}; GET /compliance-rules lists them."
@@ -201,12 +234,7 @@ def rule_for_dosage(session: Session, *, version: int | None) -> ComplianceRuleV
     """The named version, else the latest frozen one."""
     if version is not None:
         return get_rule(session, version=version)
-    row = session.exec(
-        select(ComplianceRuleVersion)
-        .where(ComplianceRuleVersion.status == FROZEN)
-        .order_by(col(ComplianceRuleVersion.version).desc())
-        .limit(1)
-    ).first()
+    row = session.exec(_LATEST_FROZEN).first()
     if row is None:
         raise NoFrozenRule(
             "No compliance rule is frozen yet, so there is no dosage to report under one: the "
@@ -228,26 +256,7 @@ def compute(
         return []
     rule = _rule_of(rule_row)
     urns = [e.urn for e in enrolments]
-    absent_for = aliased(Attendee)
-    rows = session.execute(
-        sa.select(
-            col(Attendee.id),
-            col(Attendee.urn),
-            col(Attendee.role),
-            col(CohortSession.key),
-            col(CohortSession.duration_minutes),
-            col(CohortSession.actual_minutes),
-            col(Attendance.status),
-            col(Attendance.status_fixed),
-            col(Attendance.minutes),
-            col(Attendance.on_behalf_of_id),
-            col(absent_for.role),
-        )
-        .join(Attendance, col(Attendance.attendee_id) == Attendee.id)
-        .join(CohortSession, col(CohortSession.id) == Attendance.session_id)
-        .outerjoin(absent_for, col(absent_for.id) == Attendance.on_behalf_of_id)
-        .where(col(Attendee.urn).in_(urns))
-    ).all()
+    rows = session.execute(_ATTENDANCE_OF, {"urns": urns}).all()
     threshold = rule.attendance_threshold
     records = []
     for (
@@ -343,7 +352,7 @@ def _not_enrolled(urn: int) -> SchoolNotEnrolled:
 def dosage_of(
     session: Session, *, principal: Principal, urn: int, rule_version: int | None
 ) -> DosagePublic:
-    enrolment = session.exec(select(Enrolment).where(Enrolment.urn == urn)).first()
+    enrolment = session.exec(_ENROLMENT_OF, params={"urn": urn}).first()
     if enrolment is None:
         raise _not_enrolled(urn)
     authorize(

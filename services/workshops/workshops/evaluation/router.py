@@ -37,7 +37,7 @@ CaseStudyId = Annotated[int, Path(ge=1, le=ID_MAX, description="the case study's
 
 
 @router.get("/fidelity-checklist", response_model=Checklist, dependencies=[READ])
-def get_checklist() -> Checklist:
+async def get_checklist() -> Checklist:
     """The items an observer rates a session on, and the ratings."""
     return service.checklist()
 
@@ -61,7 +61,7 @@ def record_observation(
 
 
 @router.get("/observations", response_model=Page[ObservationPublic], dependencies=[READ])
-def list_observations(
+async def list_observations(
     session: SessionDep,
     page: PageDep,
     session_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
@@ -71,7 +71,7 @@ def list_observations(
 
 
 @router.get("/observations/{observation_id}", response_model=ObservationPublic, dependencies=[READ])
-def get_observation(observation_id: RowId, session: SessionDep) -> ObservationPublic:
+async def get_observation(observation_id: RowId, session: SessionDep) -> ObservationPublic:
     """One observation."""
     return service.get_observation(session, observation_id=observation_id)
 
@@ -105,7 +105,7 @@ def select_case_study(
 
 
 @router.get("/case-studies/summary", response_model=CaseStudySummary, dependencies=[READ])
-def case_study_summary(session: SessionDep, settings: SettingsDep) -> CaseStudySummary:
+async def case_study_summary(session: SessionDep, settings: SettingsDep) -> CaseStudySummary:
     """The case studies against the protocol's target: how many are selected, by arm."""
     return service.case_study_summary(
         session, target=service.case_study_target(settings.case_study_target)
@@ -113,7 +113,7 @@ def case_study_summary(session: SessionDep, settings: SettingsDep) -> CaseStudyS
 
 
 @router.get("/case-studies", response_model=Page[CaseStudyPublic], dependencies=[READ])
-def list_case_studies(
+async def list_case_studies(
     session: SessionDep, page: PageDep, arm: Arm | None = None
 ) -> Page[CaseStudyPublic]:
     """The case-study schools, in the order selected."""
@@ -121,7 +121,7 @@ def list_case_studies(
 
 
 @router.get("/case-studies/{case_study_id}", response_model=CaseStudyPublic, dependencies=[READ])
-def get_case_study(case_study_id: CaseStudyId, session: SessionDep) -> CaseStudyPublic:
+async def get_case_study(case_study_id: CaseStudyId, session: SessionDep) -> CaseStudyPublic:
     """One case study, with its interview count and incentive."""
     return service.get_case_study(session, case_study_id=case_study_id)
 
@@ -171,7 +171,7 @@ def add_interview(
     response_model=list[InterviewPublic],
     dependencies=[READ],
 )
-def list_interviews(case_study_id: CaseStudyId, session: SessionDep) -> list[InterviewPublic]:
+async def list_interviews(case_study_id: CaseStudyId, session: SessionDep) -> list[InterviewPublic]:
     """The case study's interviews, by scheduled time."""
     return service.list_interviews(session, case_study_id=case_study_id)
 
@@ -185,7 +185,7 @@ def update_interview(
 
 
 @router.get("/incentives", response_model=Page[IncentivePublic], dependencies=[READ])
-def list_incentives(
+async def list_incentives(
     session: SessionDep, page: PageDep, status: IncentiveStatus | None = None
 ) -> Page[IncentivePublic]:
     """The incentives owed to control-group case-study schools, and their payment status."""
@@ -193,7 +193,7 @@ def list_incentives(
 
 
 @router.get("/incentives/{incentive_id}", response_model=IncentivePublic, dependencies=[READ])
-def get_incentive(incentive_id: RowId, session: SessionDep) -> IncentivePublic:
+async def get_incentive(incentive_id: RowId, session: SessionDep) -> IncentivePublic:
     """One incentive."""
     return service.get_incentive(session, incentive_id=incentive_id)
 

@@ -1,9 +1,11 @@
-"""The shared library's test app's one table: an audit trail, on its own metadata."""
+"""The shared library's test app's tables, on its own metadata: an audit trail, and a table of
+notes whose changes are tracked by a data version."""
 
-from sqlmodel import SQLModel
+from sqlmodel import Field, SQLModel
 
 from rlc_shared.audit import AuditEventFields
 from rlc_shared.db import service_registry
+from rlc_shared.versions import DataVersionFields
 
 
 class ServiceModel(SQLModel, registry=service_registry()):
@@ -12,3 +14,14 @@ class ServiceModel(SQLModel, registry=service_registry()):
 
 class AuditEvent(AuditEventFields, ServiceModel, table=True):
     __tablename__ = "audit_event"
+
+
+class DataVersion(DataVersionFields, ServiceModel, table=True):
+    __tablename__ = "data_version"
+
+
+class Note(ServiceModel, table=True):
+    __tablename__ = "note"
+
+    id: int | None = Field(default=None, primary_key=True)
+    text: str = Field(max_length=200)

@@ -1,0 +1,42 @@
+"""sharedtest: notes, tracked by a data version
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-12-07
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+from rlc_shared.versions import create_data_version, drop_data_version
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "data_version",
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+        sa.Column("token", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("xid", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_data_version")),
+    )
+    op.create_table(
+        "note",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("text", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_note")),
+    )
+    create_data_version(op, group="notes", tables=["note"])
+
+
+def downgrade() -> None:
+    drop_data_version(op, group="notes", tables=["note"])
+    op.drop_table("note")
+    op.drop_table("data_version")

@@ -28,6 +28,7 @@ from rlc_shared.auth import Principal
 from rlc_shared.db import Transactions, transaction
 from rlc_shared.errors import UpstreamError
 from rlc_shared.policy import Target, authorize, visibility
+from rlc_shared.versions import VersionedCache
 from surveys.errors import DependencyUnavailable, LocalAuthorityNotInTrial, SchoolNotRandomised
 from surveys.models import CodebookVersion, RoundName, SurveyResponse
 from surveys.rounds.service import current_codebook, get_round
@@ -44,6 +45,9 @@ from surveys.scoring.packing import layout, unpack
 
 RATES_ACTION = "survey.read_response_rates"
 NON_RESPONDERS_ACTION = "survey.read_non_responders"
+#: Counts of the responses, once per version of them (triggers on ``survey_response`` change the
+#: version: migration 0004, ``rlc_shared.versions``).
+RESPONSES = VersionedCache("responses")
 _BATCH = 5000
 
 
@@ -165,12 +169,22 @@ def _visible(
 
 
 def _responses_by_school(transactions: Transactions, *, round: RoundName) -> dict[int, int]:
+    """Linked responses per school in the round (which must be set up), counted once per
+    version of the responses."""
     with transactions() as session:
-        rows = session.exec(
-            select(SurveyResponse.urn, func.count())
-            .where(SurveyResponse.round == round.value, col(SurveyResponse.urn).is_not(None))
-            .group_by(col(SurveyResponse.urn))
-        ).all()
+        counts = RESPONSES.get_or_compute(
+            session, ("by_school", round.value), lambda: _count_by_school(session, round=round)
+        )
+    return dict(counts)
+
+
+def _count_by_school(session: Session, *, round: RoundName) -> dict[int, int]:
+    get_round(session, name=round.value)
+    rows = session.exec(
+        select(SurveyResponse.urn, func.count())
+        .where(SurveyResponse.round == round.value, col(SurveyResponse.urn).is_not(None))
+        .group_by(col(SurveyResponse.urn))
+    ).all()
     return {int(urn): int(n) for urn, n in rows if urn is not None}
 
 
@@ -184,10 +198,8 @@ def response_rates(
     la_code: str | None = None,
     urn: int | None = None,
 ) -> RatesOut:
-    with transactions() as session:
-        get_round(session, name=round.value)
-    allocations = _visible(principal, _allocations(live), la_code=la_code, urn=urn)
     counts = _responses_by_school(transactions, round=round)
+    allocations = _visible(principal, _allocations(live), la_code=la_code, urn=urn)
     groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for allocation in allocations:
         key = {"arm": allocation.get("arm"), "la": allocation.get("la_code")}.get(
@@ -225,8 +237,7 @@ def non_responding(
     la_code: str | None = None,
 ) -> NonRespondingOut:
     """The randomised schools (that the caller may see) with no linked response in the round."""
-    with transactions() as session:
-        get_round(session, name=round.value)
+    counts = _responses_by_school(transactions, round=round)
     allocations = _visible(
         principal,
         _allocations(live),
@@ -234,7 +245,6 @@ def non_responding(
         urn=None,
         action=NON_RESPONDERS_ACTION,
     )
-    counts = _responses_by_school(transactions, round=round)
     silent = sorted(
         (a for a in allocations if not counts.get(int(a["urn"]))), key=lambda a: a["urn"]
     )

@@ -17,9 +17,10 @@ from sqlalchemy import and_, insert, or_
 from sqlmodel import Session, col, select
 
 from rlc_shared.auth import Principal
-from rlc_shared.policy import scope_filter, visibility
+from rlc_shared.policy import Visibility, scope_filter, visibility
 from workshops.attendance_rules import AttendanceThreshold, attended_minutes, classify
 from workshops.auditing import audit, audit_many
+from workshops.computed import COMPUTED
 from workshops.errors import AttendeeNotFound, InvalidAttendance
 from workshops.models import Attendance as AttendanceRowModel
 from workshops.models import (
@@ -396,7 +397,19 @@ def attendance_list(
     session: Session, *, cohort_session: CohortSession, principal: Principal
 ) -> AttendanceList:
     """One row per attendee: everyone of the cohort (absent when nothing is recorded) and anyone
-    else recorded at this session; a school sees its own staff, a Virtual School its LA's."""
+    else recorded at this session; a school sees its own staff, a Virtual School its LA's
+    (computed once per version of the attendance data)."""
+    vis = visibility(principal, "workshop.read_attendance")
+    return COMPUTED.get_or_compute(
+        session,
+        ("attendance", cohort_session.id, vis),
+        lambda: _attendance_list(session, cohort_session=cohort_session, vis=vis),
+    )
+
+
+def _attendance_list(
+    session: Session, *, cohort_session: CohortSession, vis: Visibility
+) -> AttendanceList:
     stmt = (
         select(Attendee, AttendanceRowModel)
         .outerjoin(
@@ -414,11 +427,7 @@ def attendance_list(
         )
         .order_by(col(Attendee.urn), col(Attendee.id))
     )
-    condition = scope_filter(
-        visibility(principal, "workshop.read_attendance"),
-        la_code=col(Attendee.la_code),
-        urn=col(Attendee.urn),
-    )
+    condition = scope_filter(vis, la_code=col(Attendee.la_code), urn=col(Attendee.urn))
     if condition is not None:
         stmt = stmt.where(condition)
     pairs = session.exec(stmt).all()

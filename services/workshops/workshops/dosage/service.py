@@ -21,11 +21,12 @@ from sqlmodel import Session, col, func, select
 from rlc_shared.audit import utcnow
 from rlc_shared.auth import Principal
 from rlc_shared.pagination import Page, PageParams, paginate
-from rlc_shared.policy import Target, authorize, scope_filter, visibility
+from rlc_shared.policy import Target, Visibility, authorize, scope_filter, visibility
 from workshops.attendance import service as attendance
 from workshops.attendance_rules import classify
 from workshops.auditing import audit
 from workshops.compliance import AttendanceRecord, ComplianceRule, StandIn, evaluate
+from workshops.computed import COMPUTED
 from workshops.errors import (
     InvalidComplianceRule,
     NoFrozenRule,
@@ -323,13 +324,34 @@ def dosage_page(
     cohort_id: int | None,
 ) -> Page[DosagePublic]:
     """Every enrolled school the caller may see, by URN, with its dosage."""
+    vis = visibility(principal, "workshop.read_attendance")
+    key = ("page", vis, rule_version, la_code, cohort_id, page.limit, page.after)
+    return COMPUTED.get_or_compute(
+        session,
+        key,
+        lambda: _dosage_page(
+            session,
+            vis=vis,
+            page=page,
+            rule_version=rule_version,
+            la_code=la_code,
+            cohort_id=cohort_id,
+        ),
+    )
+
+
+def _dosage_page(
+    session: Session,
+    *,
+    vis: Visibility,
+    page: PageParams,
+    rule_version: int | None,
+    la_code: str | None,
+    cohort_id: int | None,
+) -> Page[DosagePublic]:
     rule_row = rule_for_dosage(session, version=rule_version)
     stmt = select(Enrolment)
-    condition = scope_filter(
-        visibility(principal, "workshop.read_attendance"),
-        la_code=col(Enrolment.la_code),
-        urn=col(Enrolment.urn),
-    )
+    condition = scope_filter(vis, la_code=col(Enrolment.la_code), urn=col(Enrolment.urn))
     if condition is not None:
         stmt = stmt.where(condition)
     if la_code:
@@ -349,10 +371,19 @@ def _not_enrolled(urn: int) -> SchoolNotEnrolled:
     )
 
 
+def _enrolment(session: Session, urn: int) -> Enrolment | None:
+    """The school's enrolment as a detached copy, safe to keep beyond this session (a session's
+    rollback expires the objects it loaded)."""
+    found = session.exec(_ENROLMENT_OF, params={"urn": urn}).first()
+    return None if found is None else Enrolment(**found.model_dump())
+
+
 def dosage_of(
     session: Session, *, principal: Principal, urn: int, rule_version: int | None
 ) -> DosagePublic:
-    enrolment = session.exec(_ENROLMENT_OF, params={"urn": urn}).first()
+    enrolment = COMPUTED.get_or_compute(
+        session, ("enrolment", urn), lambda: _enrolment(session, urn)
+    )
     if enrolment is None:
         raise _not_enrolled(urn)
     authorize(
@@ -361,5 +392,12 @@ def dosage_of(
         Target(la_code=enrolment.la_code, urn=urn),
         hidden=lambda: _not_enrolled(urn),
     )
-    rule_row = rule_for_dosage(session, version=rule_version)
-    return compute(session, rule_row=rule_row, enrolments=[enrolment])[0]
+    return COMPUTED.get_or_compute(
+        session,
+        ("school", urn, rule_version),
+        lambda: compute(
+            session,
+            rule_row=rule_for_dosage(session, version=rule_version),
+            enrolments=[enrolment],
+        )[0],
+    )

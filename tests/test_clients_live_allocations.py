@@ -1,5 +1,6 @@
-"""``LiveAllocations``: the list of live allocations reused for a few seconds, over an httpx
-transport that plays the randomisation service's ``/allocations`` contract (two pages)."""
+"""``LiveAllocations``: the list of live allocations reused for a few seconds (renewed in its
+second half-life by one request, never used past its ttl), over an httpx transport that plays the
+randomisation service's ``/allocations`` contract (two pages)."""
 
 from __future__ import annotations
 
@@ -48,20 +49,23 @@ def test_the_list_is_reused_within_its_ttl_and_failures_are_not_cached() -> None
     assert live.all() == expected and calls == [None, "c2"]
     first = live.all()
     first.clear()  # a caller's copy: changing it changes nothing cached
-    clock.now += 9.9
+    clock.now += 4.9
     assert live.all() == expected and calls == [None, "c2"]  # reused
-    clock.now += 0.1
-    assert live.all() == expected and calls == [None, "c2", None, "c2"]  # asked again
+    clock.now += 0.1  # its second half-life: renewed by the request that notices
+    assert live.all() == expected and calls == [None, "c2", None, "c2"]
     down = True
-    clock.now += 10
+    clock.now += 5  # half-way again: the renewal fails, the list is still good
+    assert live.all() == expected
+    clock.now += 5  # older than its ttl: never answered from the old list
     with pytest.raises(UpstreamError):
-        live.all()  # stale: never answered from the old list
+        live.all()
     with pytest.raises(UpstreamError):
         live.all()  # and the failure is not remembered either
     down = False
     assert live.all() == expected
+    renewals = calls.count(None)
     never = LiveAllocations(client, ttl=0, clock=clock)
     never.all()
     never.all()
-    assert calls.count(None) == 5  # ttl 0: every call asks
+    assert calls.count(None) == renewals + 2  # ttl 0: every call asks
     client.close()

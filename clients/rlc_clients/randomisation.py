@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from rlc_shared.errors import UpstreamError
 from rlc_shared.http import ServiceClient
 
 
@@ -27,8 +28,9 @@ class LiveAllocations:
     """Every executed live allocation, as the randomisation service lists them, reused for at
     most ``ttl`` seconds: they change only when a run is executed or an allocation is marked in
     error, and a service that counts per randomised school (response rates) asks for all of them
-    on every request. A failure is never cached: once the list is older than ``ttl``, a
-    randomisation service that cannot answer is an error again."""
+    on every request. In its second half-life one request renews it while the others go on with
+    it. A failure is never cached: once the list is older than ``ttl``, a randomisation service
+    that cannot answer is an error again."""
 
     def __init__(
         self,
@@ -45,10 +47,24 @@ class LiveAllocations:
         self._allocations: list[dict[str, Any]] | None = None
 
     def all(self) -> list[dict[str, Any]]:
-        with self._lock:  # one fetch at a time: concurrent requests wait for the same answer
-            now = self._clock()
-            if self._allocations is None or now - self._fetched_at >= self.ttl:
+        now = self._clock()
+        cached, age = self._allocations, now - self._fetched_at
+        if cached is not None and age < self.ttl:
+            if age >= self.ttl / 2 and self._lock.acquire(blocking=False):
+                try:
+                    self._fetch()
+                except UpstreamError:
+                    pass  # still within its ttl: the next request tries again
+                finally:
+                    self._lock.release()
+            return list(self._allocations or cached)
+        with self._lock:  # stale or missing: every caller waits for the same answer
+            if self._allocations is None or self._clock() - self._fetched_at >= self.ttl:
                 self._allocations = None
-                self._allocations = list(self.client.iter_allocations())
-                self._fetched_at = now
+                self._fetch()
+            assert self._allocations is not None
             return list(self._allocations)
+
+    def _fetch(self) -> None:
+        fetched = list(self.client.iter_allocations())
+        self._allocations, self._fetched_at = fetched, self._clock()

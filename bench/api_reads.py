@@ -5,7 +5,8 @@ It starts the five services (SQLite in a temporary folder; with ``--database pos
 database per service on the local server, dropped afterwards), loads the demo trial through the
 APIs, and, for each endpoint, with ``hey`` on loopback:
 
-- p50/p99 latency at a steady 200 requests/s (20 connections × 10 requests/s each);
+- p50/p99 latency at a steady 200 requests/s (20 clients × 10 requests/s each, started at evenly
+  spaced moments: ``loadgen.open_loop``);
 - closed-loop throughput (16 connections, as fast as it answers) as a ratio to the bare app's,
   which is measured before and after each endpoint so that the ratio compares like with like on a
   machine whose load varies.
@@ -17,8 +18,6 @@ for single-object reads. Exits non-zero when one is missed. Needs ``hey`` (apt-g
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
 import shutil
 import socket
@@ -32,6 +31,9 @@ from pathlib import Path
 from statistics import median
 
 import httpx
+
+# loadgen.py lies beside this script (on the path when it runs as a script).
+from loadgen import Request, Result, closed_loop, open_loop, percentile
 
 from rlc_cli import services
 from rlc_cli.demo import load_demo
@@ -68,27 +70,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def hey(url: str, *, token: str | None, rate: int | None) -> list[float]:
-    """Latencies (seconds) of every request of one ``hey`` run; raises if any failed."""
-    args = ["hey", "-z", f"{SECONDS}s", "-o", "csv", "-disable-keepalive=false"]
-    args += ["-c", "20", "-q", str(rate // 20)] if rate else ["-c", "16"]
-    if token:
-        args += ["-H", f"Authorization: Bearer {token}"]
-    out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
-    rows = list(csv.DictReader(io.StringIO(out)))
-    bad = [r["status-code"] for r in rows if r["status-code"] != "200"]
-    if bad:
-        raise RuntimeError(f"{url}: {len(bad)} of {len(rows)} requests failed ({bad[:3]})")
-    return [float(r["response-time"]) for r in rows]
+def _check(result: Result, url: str) -> Result:
+    if result.failures:
+        raise RuntimeError(f"{url}: {result.failures} of {result.served} requests failed")
+    return result
+
+
+def latencies_at(url: str, *, token: str | None, rate: int) -> list[float]:
+    """Latencies (seconds) at a steady ``rate`` (open loop, evenly spread arrivals)."""
+    steady = open_loop(url, [Request("GET", "")], token, rate=rate, seconds=SECONDS)
+    return _check(steady, url).read_latencies
 
 
 def throughput(url: str, token: str | None) -> float:
-    return len(hey(url, token=token, rate=None)) / SECONDS
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    """Requests per second with 16 clients sending as fast as it answers (closed loop)."""
+    loaded = closed_loop(url, [Request("GET", "")], token, connections=16, seconds=SECONDS)
+    return _check(loaded, url).served / SECONDS
 
 
 @contextmanager
@@ -148,6 +145,11 @@ def endpoints(stack: Stack, token: str) -> list[Endpoint]:
     allocation = httpx.get(f"{rnd}/allocations", headers=tm, params={"limit": 1}).json()["data"][0]
     urn = allocation["urn"]
     run_id = allocation["run_id"]
+    intervention = next(
+        a["urn"]
+        for a in httpx.get(f"{rnd}/allocations", headers=tm, params={"limit": 500}).json()["data"]
+        if a["arm"] == "intervention"
+    )
     found = [
         Endpoint("recruitment", f"/schools/{urn}", True),
         Endpoint("recruitment", "/schools?limit=50", False),
@@ -156,18 +158,18 @@ def endpoints(stack: Stack, token: str) -> list[Endpoint]:
         Endpoint("randomisation", f"/runs/{run_id}", True),
         Endpoint("randomisation", "/allocations?limit=50", False),
         Endpoint("randomisation", "/log?limit=50", False),
+        Endpoint("surveys", "/rounds/pre", True),
+        Endpoint("surveys", "/rounds/pre/response-rates?by=arm", False),
+        Endpoint("workshops", f"/dosage/{intervention}", True),
+        Endpoint("workshops", "/dosage?limit=50", False),
+        Endpoint("analytics", "/report", False),
     ]
-    for service, path, single in (
-        ("surveys", "/rounds/pre", True),
-        ("surveys", "/rounds/pre/response-rates?by=arm", False),
-        ("workshops", f"/dosage/{urn}", True),
-        ("workshops", "/dosage?limit=50", False),
-        ("analytics", "/report", False),
-    ):
-        # Only what the running code serves (a service's reads appear as it is built).
-        resp = httpx.get(stack.urls[service] + path, headers=tm, timeout=30)
-        if resp.status_code == 200:
-            found.append(Endpoint(service, path, single))
+    for endpoint in found:  # every one must answer before it is measured
+        resp = httpx.get(stack.urls[endpoint.service] + endpoint.path, headers=tm, timeout=60)
+        if resp.status_code != 200:
+            raise RuntimeError(
+                f"{endpoint.service} {endpoint.path}: {resp.status_code} {resp.text}"
+            )
     return found
 
 
@@ -193,11 +195,11 @@ def run(database: str) -> list[tuple[Endpoint, float, float, float]]:
             load_demo(stack.urls, echo=lambda line: None)
             token = dev_token(role="trial_manager", sub="bench-trial-manager")
             with bare_app(tmp) as bare:
-                hey(bare, token=None, rate=None)  # warm up
+                throughput(bare, None)  # warm up
                 for endpoint in endpoints(stack, token):
                     url = stack.urls[endpoint.service] + endpoint.path
-                    hey(url, token=token, rate=None)  # warm up
-                    latencies = hey(url, token=token, rate=200)
+                    throughput(url, token)  # warm up
+                    latencies = latencies_at(url, token=token, rate=200)
                     before = throughput(bare, None)
                     served = throughput(url, token)
                     after = throughput(bare, None)

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from rlc_shared.auth import KeySet, VerifiedTokens, get_principal
 from rlc_shared.config import ServiceSettings
 from rlc_shared.content import check_content_type
-from rlc_shared.db import READ_ONLY, make_engine, ping
+from rlc_shared.db import make_engine, ping, read_only
 from rlc_shared.errors import install_error_handlers, problem_response
 from rlc_shared.limits import BodySizeLimitMiddleware
 from rlc_shared.logging import RequestContextMiddleware, configure_logging
@@ -144,7 +144,7 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
         app.state.engine = make_engine(settings.database_url)
-        app.state.read_engine = app.state.engine.execution_options(**{READ_ONLY: True})
+        app.state.read_engine = read_only(app.state.engine)
         app.state.keyset = KeySet(
             jwks_file=None if settings.jwks_url else settings.jwks_file, jwks_url=settings.jwks_url
         )

@@ -212,6 +212,22 @@ def install_error_handlers(app: FastAPI, *, expose_internal_errors: bool) -> Non
             headers={"Retry-After": "5"},
         )
 
+    @app.exception_handler(sa.ProgrammingError)
+    async def _schema_behind(request: Request, exc: Exception) -> JSONResponse:
+        # A table or column the code expects is missing: the database is not migrated to the
+        # code's schema yet (SQLite says so with an OperationalError, handled above).
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) in ("42P01", "42703"):
+            log.error("database schema behind the code: %s", type(exc).__name__)
+            return problem_response(
+                503,
+                "The service's database is not at the latest migration yet; nothing was "
+                "changed. Try again once it is migrated (`rlc migrate`).",
+                code="schema-not-migrated",
+                instance=request.url.path,
+                headers={"Retry-After": "30"},
+            )
+        return await _unhandled(request, exc)
+
     @app.exception_handler(sa.IntegrityError)
     async def _concurrent_change(request: Request, exc: Exception) -> JSONResponse:
         # Services check uniqueness before writing; a constraint that still fires means another

@@ -154,3 +154,28 @@ def _broken(change) -> dict[str, Any]:
 def test_a_malformed_schedule_is_refused(change, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         parse_programme(_broken(change))
+
+
+def test_before_migration_the_programme_is_not_ready_then_readiness_creates_it(
+    database_factory, keys, tmp_path
+) -> None:
+    """A read never creates the programme: started on a database not migrated yet, the service
+    is not ready and GET /programme is a 503 problem; once migrated, readiness sets it up."""
+    from fastapi.testclient import TestClient
+
+    from rlc_cli import services
+    from rlc_shared.migrations import upgrade
+    from workshops.config import Settings
+    from workshops.main import create_app
+
+    url = database_factory.create("workshops_unmigrated")
+    settings = Settings(database_url=url, jwks_file=str(keys.jwks_file), storage_dir=str(tmp_path))
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").status_code == 503
+        early = client.get("/programme", headers=keys.headers("delivery"))
+        assert early.status_code == 503
+        assert early.headers["content-type"] == "application/problem+json"
+        upgrade(services.get("workshops").directory, url)
+        assert client.get("/readyz").json() == {"status": "ready"}
+        programme = client.get("/programme", headers=keys.headers("delivery"))
+        assert programme.status_code == 200 and len(programme.json()["sessions"]) == 8

@@ -151,3 +151,7 @@ class IncentiveChangeRefused(Conflict):
 
 class CostRefused(Conflict):
     code = "cost-refused"
+
+
+class ProgrammeNotReady(ServiceUnavailable):
+    code = "programme-not-ready"

@@ -44,8 +44,17 @@ def on_startup(app: FastAPI, stack: AsyncExitStack) -> None:
     app.state.randomisation = randomisation
     app.state.allocations = AllocationCache(randomisation, ttl=settings.allocation_cache_seconds)
     # The programme from the published schedule; if the database is not migrated yet, the
-    # first request that needs it creates it.
-    programme_service.seed(app.state.engine)
+    # readiness check (or the first write that needs it) creates it.
+    app.state.programme_ready = programme_service.seed(app.state.engine)
+
+
+def programme_ready(app: FastAPI) -> str | None:
+    """Readiness: the programme exists (created here once the database is migrated)."""
+    if not app.state.programme_ready:
+        app.state.programme_ready = programme_service.seed(app.state.engine)
+    if not app.state.programme_ready:
+        return "The programme is not set up yet: the database is not migrated (`rlc migrate`)."
+    return None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -68,5 +77,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             costs_router,
             audit_router(AuditEvent),
         ],
+        readiness_checks=[programme_ready],
         on_startup=on_startup,
     )

@@ -15,7 +15,7 @@ router = APIRouter(tags=["programme"])
 
 
 @router.get("/programme", response_model=ProgrammePublic, dependencies=[requires("workshop.read")])
-def get_programme(session: SessionDep) -> ProgrammePublic:
+async def get_programme(session: SessionDep) -> ProgrammePublic:
     """The programme and its eight sessions in order, as the published schedule plans them."""
     return service.programme_public(session)
 

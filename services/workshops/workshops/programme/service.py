@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from rlc_shared.auth import Principal
 from rlc_shared.db import transaction
 from workshops.auditing import audit, state
-from workshops.errors import ProgrammeSessionNotFound
+from workshops.errors import ProgrammeNotReady, ProgrammeSessionNotFound
 from workshops.models import Programme, ProgrammeSession
 from workshops.programme_defaults import default_programme
 from workshops.schemas import ProgrammePublic, ProgrammeSessionPublic, ProgrammeSessionUpdate
@@ -88,7 +88,15 @@ def sessions_of(session: Session, *, programme: Programme) -> list[ProgrammeSess
 
 
 def programme_public(session: Session) -> ProgrammePublic:
-    programme = ensure_programme(session)
+    """The programme; a read never creates it (start-up and readiness do, or the first write)."""
+    programme = session.exec(
+        select(Programme).where(Programme.academic_year == default_programme().academic_year)
+    ).first()
+    if programme is None:
+        raise ProgrammeNotReady(
+            "The programme is not set up yet; it is created once the database is migrated. "
+            "Try again shortly."
+        )
     sessions = sessions_of(session, programme=programme)
     return ProgrammePublic(
         id=programme.id or 0,

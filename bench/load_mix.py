@@ -50,9 +50,12 @@ def mixes(stack: Stack, token: str, facts: dict) -> dict[str, list[Request]]:
     def get(service: str, path: str) -> dict:
         return httpx.get(stack.urls[service] + path, headers=tm, timeout=30).json()
 
-    allocation = get("randomisation", "/allocations?limit=1")["data"][0]
+    allocation, other = get("randomisation", "/allocations?limit=2")["data"]
     urn, la = allocation["urn"], allocation["la_code"]
     run_id = allocation["run_id"]
+    # Staff are added at another school than the one read: thousands of additions would make
+    # the school read ever bigger, which is not what a trial's schools are like.
+    staffed = other["urn"]
     intervention = next(
         a["urn"]
         for a in get("randomisation", "/allocations?limit=200")["data"]
@@ -69,7 +72,7 @@ def mixes(stack: Stack, token: str, facts: dict) -> dict[str, list[Request]]:
             Request("GET", "/funnel", 1),
             Request(
                 "POST",
-                f"/schools/{urn}/staff",
+                f"/schools/{staffed}/staff",
                 1,
                 {"name": "Load Test Teacher", "role": "year6_teacher"},
             ),

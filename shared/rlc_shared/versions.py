@@ -66,6 +66,19 @@ def _trigger(group: str, table: str, event: str = "") -> str:
     return f"rlc_dv_{group}_{table}{'_' + event.lower() if event else ''}"
 
 
+def create_data_version_table(op: Any) -> None:
+    """In a migration: the ``data_version`` table (the columns of :class:`DataVersionFields`)."""
+    import sqlalchemy as sa
+
+    op.create_table(
+        TABLE,
+        sa.Column("name", sa.String(length=60), nullable=False),
+        sa.Column("token", sa.String(length=64), nullable=False),
+        sa.Column("xid", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("name", name=op.f(f"pk_{TABLE}")),
+    )
+
+
 def create_data_version(op: Any, *, group: str, tables: Sequence[str]) -> None:
     """In a migration (after ``data_version`` exists): keep ``group``'s token by triggers on
     ``tables``."""

@@ -8,11 +8,9 @@ Create Date: 2026-12-07
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
-from rlc_shared.versions import create_data_version, drop_data_version
+from rlc_shared.versions import create_data_version, create_data_version_table, drop_data_version
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -31,13 +29,7 @@ ATTENDANCE_TABLES = (
 
 
 def upgrade() -> None:
-    op.create_table(
-        "data_version",
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
-        sa.Column("token", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("xid", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint("name", name=op.f("pk_data_version")),
-    )
+    create_data_version_table(op)
     create_data_version(op, group="attendance", tables=ATTENDANCE_TABLES)
 
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-from rlc_shared.versions import create_data_version, drop_data_version
+from rlc_shared.versions import create_data_version, create_data_version_table, drop_data_version
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -20,13 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "data_version",
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
-        sa.Column("token", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("xid", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint("name", name=op.f("pk_data_version")),
-    )
+    create_data_version_table(op)
     op.create_table(
         "note",
         sa.Column("id", sa.Integer(), nullable=False),

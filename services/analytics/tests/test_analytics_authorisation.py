@@ -23,9 +23,9 @@ from analytics.main import create_app
 from analytics.models import ServiceModel
 from rlc_shared.db import make_engine
 from rlc_testkit import wipe
+from rlc_testkit.matrix import ALL, Identity, each_role_alone, expected
 from rlc_testkit.trial import pupil_rows, to_csv
 
-ALL = "all"
 READERS = {"evaluator": ALL, "trial_manager": ALL, "auditor": ALL}
 #: The specification: action → role → scope.
 SPEC: dict[str, dict[str, str]] = {
@@ -36,35 +36,14 @@ SPEC: dict[str, dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Identity:
-    name: str
-    roles: tuple[str, ...]
-    la_code: str | None = None
-    urn: int | None = None
-    sub: str | None = None
-
-
 IDENTITIES = [
-    Identity("trial_manager", ("trial_manager",)),
-    Identity("evaluator", ("evaluator",)),
-    Identity("delivery", ("delivery",)),
-    Identity("auditor", ("auditor",)),
-    Identity("analytics service", ("service",), sub="service:analytics"),
-    Identity("randomisation service", ("service",), sub="service:randomisation"),
-    Identity("virtual school", ("virtual_school",), la_code="202"),
-    Identity("school", ("school",), urn=100001),
-    Identity("no roles", ()),
+    *each_role_alone("202", 100001, services=["service:analytics", "service:randomisation"]),
     Identity("auditor + virtual school", ("auditor", "virtual_school"), la_code="202"),
     Identity("evaluator + school", ("evaluator", "school"), urn=100001),
     Identity("trial manager + auditor", ("trial_manager", "auditor")),
     Identity("delivery + school", ("delivery", "school"), urn=100001),
     Identity("service + virtual school", ("service", "virtual_school"), la_code="202"),
 ]
-
-
-def expected(who: Identity, action: str) -> str:
-    return "allowed" if any(role in SPEC[action] for role in who.roles) else "forbidden"
 
 
 INVALID = {"json": {"not_a_field": True}}
@@ -162,17 +141,12 @@ def test_authorisation_matrix(api: Api, world: dict[str, list[Any]]) -> None:
     failures: list[str] = []
     checked = 0
     for who in IDENTITIES:
-        claims: dict[str, Any] = {"sub": who.sub or f"matrix-{who.name}"}
-        if who.la_code:
-            claims["la_code"] = who.la_code
-        if who.urn:
-            claims["urn"] = who.urn
-        headers = api.headers(list(who.roles), **claims)
+        headers = api.headers(list(who.roles), **who.claims())
         for endpoint in ENDPOINTS:
             for target in world[endpoint.kind] if endpoint.kind else [None]:
                 path = endpoint.template.format(**{endpoint.kind or "_": target})
                 resp = api.client.request(endpoint.method, path, headers=headers, **endpoint.kw)
-                want, got = expected(who, endpoint.action), _outcome(resp)
+                want, got = expected(SPEC, who, endpoint.action), _outcome(resp)
                 checked += 1
                 if got != want:
                     failures.append(

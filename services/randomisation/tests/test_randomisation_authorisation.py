@@ -27,8 +27,17 @@ from sqlmodel import Session, select
 
 from randomisation.models import ServiceModel
 from rlc_testkit import Keys, api_routes
+from rlc_testkit.matrix import (
+    ALL,
+    OWN_LA,
+    OWN_SCHOOL,
+    Identity,
+    Target,
+    each_role_alone,
+    expected,
+    grants,
+)
 
-ALL, OWN_LA, OWN_SCHOOL = "all", "own_la", "own_school"
 LA, OTHER_LA = "E09000001", "E09000002"
 OWN_URN, PEER_URN, OTHER_URN = 310001, 310002, 320001
 MISSING_URN = 999999
@@ -55,25 +64,8 @@ SPEC: dict[str, dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Identity:
-    name: str
-    roles: tuple[str, ...]
-    la_code: str | None = None
-    urn: int | None = None
-    sub: str | None = None
-
-
 IDENTITIES = [
-    Identity("trial_manager", ("trial_manager",)),
-    Identity("evaluator", ("evaluator",)),
-    Identity("delivery", ("delivery",)),
-    Identity("auditor", ("auditor",)),
-    Identity("randomisation service", ("service",), sub="service:randomisation"),
-    Identity("analytics service", ("service",), sub="service:analytics"),
-    Identity("virtual school", ("virtual_school",), la_code=LA),
-    Identity("school", ("school",), urn=OWN_URN),
-    Identity("no roles", ()),
+    *each_role_alone(LA, OWN_URN, services=["service:randomisation", "service:analytics"]),
     Identity("virtual school, no la_code", ("virtual_school",)),
     Identity("school, no urn", ("school",)),
     # Combined-role tokens: a wide reader with a scoped role, two scoped roles, two wide ones.
@@ -89,34 +81,6 @@ IDENTITIES = [
 ]
 
 
-@dataclass(frozen=True)
-class Target:
-    la_code: str
-    urn: int | None = None
-
-
-def _covers(scope: str, who: Identity, target: Target) -> bool:
-    if scope == ALL:
-        return True
-    if scope == OWN_LA:
-        return who.la_code is not None and who.la_code == target.la_code
-    return who.urn is not None and target.urn is not None and who.urn == target.urn
-
-
-def _scopes(who: Identity, action: str) -> list[str]:
-    return [SPEC[action][r] for r in who.roles if r in SPEC[action]]
-
-
-def expected(who: Identity, actions: tuple[str, ...], target: Target | None) -> str:
-    """``forbidden`` unless a role grants every action; then ``hidden`` unless one role granting
-    the first (the read of the object) covers the object."""
-    if any(not _scopes(who, a) for a in actions):
-        return "forbidden"
-    if target is None or any(_covers(s, who, target) for s in _scopes(who, actions[0])):
-        return "allowed"
-    return "hidden"
-
-
 def visible_urns(who: Identity, la_code: str | None) -> list[int]:
     """The allocated schools a list shows this token (optionally of one LA): those one of its
     roles granting ``allocation.read`` covers."""
@@ -124,7 +88,7 @@ def visible_urns(who: Identity, la_code: str | None) -> list[int]:
         urn
         for urn, la in LA_OF.items()
         if (la_code is None or la == la_code)
-        and any(_covers(s, who, Target(la, urn)) for s in _scopes(who, "allocation.read"))
+        and grants(SPEC, who, "allocation.read", Target(la, urn))
     )
 
 
@@ -219,15 +183,6 @@ def _state(engine: Any) -> dict[str, list[Any]]:
     return rows
 
 
-def _headers(keys: Keys, who: Identity) -> dict[str, str]:
-    claims: dict[str, Any] = {"sub": who.sub or f"matrix-{who.name}"}
-    if who.la_code:
-        claims["la_code"] = who.la_code
-    if who.urn:
-        claims["urn"] = who.urn
-    return keys.headers(list(who.roles), **claims)
-
-
 def _same_as_missing(resp: Any, missing: Any, urn: int) -> bool:
     """Whether a refused object is answered exactly as one that was never allocated."""
     if missing.status_code != 404:
@@ -273,7 +228,7 @@ def test_authorisation_matrix(
     failures: list[str] = []
     checked = 0
     for who in IDENTITIES:
-        headers = _headers(keys, who)
+        headers = keys.headers(list(who.roles), **who.claims())
         for endpoint in ENDPOINTS:
             objects: list[Target | None]
             if endpoint.kind == "school":
@@ -297,7 +252,9 @@ def test_authorisation_matrix(
                     never = endpoint.template.format(**(subs | {"urn": MISSING_URN}))
                     return client.request(endpoint.method, never, headers=headers, **endpoint.kw)
 
-                want = expected(who, endpoint.actions, target if endpoint.hidden_code else None)
+                want = expected(
+                    SPEC, who, endpoint.actions, target if endpoint.hidden_code else None
+                )
                 got = _outcome(resp, endpoint, missing, subs["urn"])
                 where = f"{who.name}: {endpoint.method} {path} → {resp.status_code}"
                 if got != want:

@@ -15,10 +15,19 @@ from typing import Any
 
 import pytest
 
+from rlc_testkit.matrix import (
+    ALL,
+    OWN_LA,
+    OWN_SCHOOL,
+    Identity,
+    Target,
+    each_role_alone,
+    expected,
+    outcome,
+)
 from rlc_testkit.recruitment import LA, OTHER_LA, PDF, Api
 
 OWN_URN, OTHER_URN = 100001, 200001
-ALL, OWN_LA, OWN_SCHOOL = "all", "own_la", "own_school"
 RANDOMISATION = "service:randomisation"
 
 TEAM_READ = {"trial_manager": ALL, "evaluator": ALL, "delivery": ALL, "auditor": ALL}
@@ -57,28 +66,8 @@ SPEC: dict[str, dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Identity:
-    name: str
-    roles: tuple[str, ...]
-    la_code: str | None = None
-    urn: int | None = None
-    sub: str | None = None
-
-    def keys(self) -> list[str]:
-        return [f"{r}@{self.sub}" if r == "service" else r for r in self.roles] + list(self.roles)
-
-
 IDENTITIES = [
-    Identity("trial_manager", ("trial_manager",)),
-    Identity("evaluator", ("evaluator",)),
-    Identity("delivery", ("delivery",)),
-    Identity("auditor", ("auditor",)),
-    Identity("randomisation service", ("service",), sub=RANDOMISATION),
-    Identity("surveys service", ("service",), sub="service:surveys"),
-    Identity("virtual school", ("virtual_school",), la_code=LA),
-    Identity("school", ("school",), urn=OWN_URN),
-    Identity("no roles", ()),
+    *each_role_alone(LA, OWN_URN, services=[RANDOMISATION, "service:surveys"]),
     Identity("virtual school, no la_code", ("virtual_school",)),
     # Combined-role tokens: the probe's two, and others mixing a wide reader with a scoped writer.
     Identity("auditor + virtual school", ("auditor", "virtual_school"), la_code=LA),
@@ -88,42 +77,6 @@ IDENTITIES = [
     Identity("other LA's VS + school", ("virtual_school", "school"), la_code=OTHER_LA, urn=OWN_URN),
     Identity("trial manager + auditor", ("trial_manager", "auditor")),
 ]
-
-
-@dataclass(frozen=True)
-class Target:
-    la_code: str
-    urn: int | None = None
-
-
-def _covers(scope: str, who: Identity, target: Target) -> bool:
-    if scope == ALL:
-        return True
-    if scope == OWN_LA:
-        return who.la_code is not None and who.la_code == target.la_code
-    return who.urn is not None and target.urn is not None and who.urn == target.urn
-
-
-def _scopes(who: Identity, action: str) -> list[str]:
-    grants = SPEC[action]
-    seen: dict[str, str] = {}
-    for key in who.keys():
-        if key in grants:
-            seen[key.split("@")[0]] = grants[key]
-    if "service" in seen and "service" not in grants and f"service@{who.sub}" not in grants:
-        seen.pop("service")
-    return list(seen.values())
-
-
-def expected(who: Identity, action: str, target: Target | None, read: str | None) -> str:
-    scopes = _scopes(who, action)
-    if not scopes:
-        return "forbidden"
-    if target is None or any(_covers(s, who, target) for s in scopes):
-        return "allowed"
-    if read and read != action and any(_covers(s, who, target) for s in _scopes(who, read)):
-        return "forbidden"
-    return "hidden"
 
 
 INVALID = {"json": {"not_a_field": True}}
@@ -248,15 +201,6 @@ def _state(api: Api) -> Any:
     return schools, las, audit
 
 
-def _outcome(resp: Any, endpoint: Endpoint) -> str:
-    if resp.status_code == 403:
-        return "forbidden"
-    if resp.status_code == 404 and resp.json().get("type", "").endswith(f"/{endpoint.hidden_code}"):
-        return "hidden"
-    assert resp.status_code not in (401, 500), resp.text
-    return "allowed"
-
-
 def _fill(value: Any, subs: dict[str, Any]) -> Any:
     if isinstance(value, str):
         return value.format(**subs)
@@ -270,12 +214,7 @@ def test_authorisation_matrix(api: Api, world: dict[str, Any]) -> None:
     failures = []
     checked = 0
     for who in IDENTITIES:
-        extra: dict[str, Any] = {"sub": who.sub or f"matrix-{who.name}"}
-        if who.la_code:
-            extra["la_code"] = who.la_code
-        if who.urn:
-            extra["urn"] = who.urn
-        headers = api.role(list(who.roles), **extra)
+        headers = api.role(list(who.roles), **who.claims())
         for endpoint in ENDPOINTS:
             objects: list[Target | None]
             if endpoint.kind == "school":
@@ -297,10 +236,10 @@ def test_authorisation_matrix(api: Api, world: dict[str, Any]) -> None:
                 resp = api.client.request(
                     endpoint.method, path, headers=headers, **_fill(endpoint.kw, subs)
                 )
-                want = expected(who, endpoint.action, target, endpoint.read)
+                want = expected(SPEC, who, endpoint.action, target, read=endpoint.read)
                 if want == "hidden" and endpoint.hidden_code is None:
                     want = "forbidden"  # registering a new LA: nothing exists to hide
-                got = _outcome(resp, endpoint)
+                got = outcome(resp, endpoint.hidden_code)
                 checked += 1
                 if got != want:
                     failures.append(

@@ -13,9 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rlc_testkit.matrix import (
+    ALL,
+    OWN_LA,
+    OWN_SCHOOL,
+    Identity,
+    Target,
+    each_role_alone,
+    expected,
+    outcome,
+)
 from surveys.models import AuditEvent, Export, SurveyResponse, SurveyRound, UnmatchedResponse
 
-ALL, OWN_LA, OWN_SCHOOL = "all", "own_la", "own_school"
 LA, OTHER_LA = "202", "370"
 
 #: The specification: action → role → scope. The evaluator manages (a trial manager may also
@@ -39,25 +48,9 @@ SPEC: dict[str, dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Identity:
-    name: str
-    roles: tuple[str, ...]
-    la_code: str | None = None
-    urn: int | None = None
-    sub: str | None = None
-
-
 def identities(own_urn: int) -> list[Identity]:
     return [
-        Identity("trial_manager", ("trial_manager",)),
-        Identity("evaluator", ("evaluator",)),
-        Identity("delivery", ("delivery",)),
-        Identity("auditor", ("auditor",)),
-        Identity("analytics service", ("service",), sub="service:analytics"),
-        Identity("virtual school", ("virtual_school",), la_code=LA),
-        Identity("school", ("school",), urn=own_urn),
-        Identity("no roles", ()),
+        *each_role_alone(LA, own_urn, services=["service:analytics"]),
         Identity("virtual school, no la_code", ("virtual_school",)),
         Identity("school, no urn", ("school",)),
         Identity("auditor + virtual school", ("auditor", "virtual_school"), la_code=LA),
@@ -69,29 +62,6 @@ def identities(own_urn: int) -> list[Identity]:
         Identity("trial manager + auditor", ("trial_manager", "auditor")),
         Identity("delivery + school", ("delivery", "school"), urn=own_urn),
     ]
-
-
-@dataclass(frozen=True)
-class Target:
-    la_code: str
-    urn: int | None = None
-
-
-def _covers(scope: str, who: Identity, target: Target) -> bool:
-    if scope == ALL:
-        return True
-    if scope == OWN_LA:
-        return who.la_code is not None and who.la_code == target.la_code
-    return who.urn is not None and target.urn is not None and who.urn == target.urn
-
-
-def expected(who: Identity, action: str, target: Target | None) -> str:
-    scopes = [SPEC[action][r] for r in who.roles if r in SPEC[action]]
-    if not scopes:
-        return "forbidden"
-    if target is None or any(_covers(s, who, target) for s in scopes):
-        return "allowed"
-    return "hidden"
 
 
 INVALID = {"json": {"not_a_field": True}}
@@ -157,15 +127,6 @@ def _state(sv: Any) -> tuple[int, ...]:
     )
 
 
-def _outcome(resp: Any, endpoint: Endpoint) -> str:
-    if resp.status_code == 403:
-        return "forbidden"
-    if resp.status_code == 404 and resp.json().get("type", "").endswith(f"/{endpoint.hidden_code}"):
-        return "hidden"
-    assert resp.status_code not in (401, 500), resp.text
-    return "allowed"
-
-
 def test_authorisation_matrix(sv: Any) -> None:
     w = sv.world
     sv.put_round()
@@ -177,12 +138,7 @@ def test_authorisation_matrix(sv: Any) -> None:
     before = _state(sv)
     failures, checked = [], 0
     for who in identities(own.urn):
-        claims: dict[str, Any] = {"sub": who.sub or f"matrix-{who.name}"}
-        if who.la_code:
-            claims["la_code"] = who.la_code
-        if who.urn:
-            claims["urn"] = who.urn
-        headers = sv.as_(list(who.roles), **claims)
+        headers = sv.as_(list(who.roles), **who.claims())
         for endpoint in ENDPOINTS:
             if endpoint.kind == "school":
                 objects: list[Target | None] = [Target(LA, own.urn), Target(OTHER_LA, other.urn)]
@@ -199,8 +155,8 @@ def test_authorisation_matrix(sv: Any) -> None:
                 }
                 path = endpoint.template.format(**subs)
                 resp = sv.client.request(endpoint.method, path, headers=headers, **endpoint.kw)
-                want = expected(who, endpoint.action, target)
-                got = _outcome(resp, endpoint)
+                want = expected(SPEC, who, endpoint.action, target)
+                got = outcome(resp, endpoint.hidden_code)
                 checked += 1
                 if got != want:
                     failures.append(

@@ -23,10 +23,19 @@ from typing import Any
 import pytest
 
 from rlc_testkit import api_routes
+from rlc_testkit.matrix import (
+    ALL,
+    OWN_LA,
+    OWN_SCHOOL,
+    Identity,
+    Target,
+    each_role_alone,
+    expected,
+    outcome,
+)
 
 h = sys.modules["workshops_tests_helpers"]
 LA, OTHER_LA = "202", "370"
-ALL, OWN_LA, OWN_SCHOOL = "all", "own_la", "own_school"
 READERS = {"delivery": ALL, "evaluator": ALL, "trial_manager": ALL, "auditor": ALL, "service": ALL}
 
 #: The specification: action → role → scope.
@@ -39,56 +48,21 @@ SPEC: dict[str, dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Identity:
-    name: str
-    roles: tuple[str, ...]
-    la_code: str | None = None
-    own: bool = False  # the token's urn is the school enrolled in the LA's cohort
-    sub: str | None = None
-
-
-IDENTITIES = [
-    Identity("trial_manager", ("trial_manager",)),
-    Identity("evaluator", ("evaluator",)),
-    Identity("delivery", ("delivery",)),
-    Identity("auditor", ("auditor",)),
-    Identity("analytics service", ("service",), sub="service:analytics"),
-    Identity("virtual school", ("virtual_school",), la_code=LA),
-    Identity("school", ("school",), own=True),
-    Identity("no roles", ()),
-    Identity("virtual school, no la_code", ("virtual_school",)),
-    Identity("auditor + virtual school", ("auditor", "virtual_school"), la_code=LA),
-    Identity("evaluator + school", ("evaluator", "school"), own=True),
-    Identity("delivery + virtual school", ("delivery", "virtual_school"), la_code=LA),
-    Identity("delivery + evaluator", ("delivery", "evaluator")),
-    Identity("service + school", ("service", "school"), own=True, sub="svc"),
-    Identity("other LA's VS + school", ("virtual_school", "school"), la_code=OTHER_LA, own=True),
-    Identity("trial manager + auditor", ("trial_manager", "auditor")),
-]
-
-
-@dataclass(frozen=True)
-class Target:
-    la_code: str
-    urn: int | None = None
-
-
-def _covers(scope: str, who: Identity, target: Target, own_urn: int) -> bool:
-    if scope == ALL:
-        return True
-    if scope == OWN_LA:
-        return who.la_code is not None and who.la_code == target.la_code
-    return who.own and target.urn is not None and target.urn == own_urn
-
-
-def expected(who: Identity, action: str, target: Target | None, own_urn: int) -> str:
-    scopes = [SPEC[action][r] for r in who.roles if r in SPEC[action]]
-    if not scopes:
-        return "forbidden"
-    if target is None or any(_covers(s, who, target, own_urn) for s in scopes):
-        return "allowed"
-    return "hidden"
+def identities(own_urn: int) -> list[Identity]:
+    """The tokens of the matrix; ``own_urn`` is the school enrolled in the own LA's cohort."""
+    return [
+        *each_role_alone(LA, own_urn, services=["service:analytics"]),
+        Identity("virtual school, no la_code", ("virtual_school",)),
+        Identity("auditor + virtual school", ("auditor", "virtual_school"), la_code=LA),
+        Identity("evaluator + school", ("evaluator", "school"), urn=own_urn),
+        Identity("delivery + virtual school", ("delivery", "virtual_school"), la_code=LA),
+        Identity("delivery + evaluator", ("delivery", "evaluator")),
+        Identity("service + school", ("service", "school"), urn=own_urn, sub="svc"),
+        Identity(
+            "other LA's VS + school", ("virtual_school", "school"), la_code=OTHER_LA, urn=own_urn
+        ),
+        Identity("trial manager + auditor", ("trial_manager", "auditor")),
+    ]
 
 
 INVALID = {"json": {"not_a_field": True}}
@@ -247,24 +221,6 @@ def _state(api: Any, trial: dict[str, Any]) -> Any:
     )
 
 
-def _outcome(resp: Any, endpoint: Endpoint) -> str:
-    if resp.status_code == 403:
-        return "forbidden"
-    if resp.status_code == 404 and resp.json().get("type", "").endswith(f"/{endpoint.hidden_code}"):
-        return "hidden"
-    assert resp.status_code not in (401, 500), resp.text
-    return "allowed"
-
-
-def _headers(api: Any, who: Identity, own_urn: int) -> dict[str, str]:
-    claims: dict[str, Any] = {"sub": who.sub or f"matrix-{who.name}"}
-    if who.la_code:
-        claims["la_code"] = who.la_code
-    if who.own:
-        claims["urn"] = own_urn
-    return api.role(list(who.roles), **claims)
-
-
 def test_every_route_is_in_the_matrix(client: Any) -> None:
     covered = {
         (e.method, e.template.replace("{own_session_id}", "{session_id}")) for e in ENDPOINTS
@@ -296,8 +252,8 @@ def test_authorisation_matrix(api: Any, trial: dict[str, Any]) -> None:
     before = _state(api, trial)
     own_urn = trial["own_urn"]
     failures, checked = [], 0
-    for who in IDENTITIES:
-        headers = _headers(api, who, own_urn)
+    for who in identities(own_urn):
+        headers = api.role(list(who.roles), **who.claims())
         for endpoint in ENDPOINTS:
             objects: list[Target | None]
             if endpoint.kind in ("cohort", "session"):
@@ -315,8 +271,8 @@ def test_authorisation_matrix(api: Any, trial: dict[str, Any]) -> None:
                 }
                 path = endpoint.template.format(**subs)
                 resp = api.client.request(endpoint.method, path, headers=headers, **endpoint.kw)
-                want = expected(who, endpoint.action, target, own_urn)
-                got = _outcome(resp, endpoint)
+                want = expected(SPEC, who, endpoint.action, target)
+                got = outcome(resp, endpoint.hidden_code)
                 checked += 1
                 if got != want:
                     failures.append(

@@ -7,6 +7,7 @@ Each service keeps its own metadata: its models derive from a SQLModel base boun
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import registry
 from sqlmodel import Session, create_engine
 
@@ -80,8 +82,41 @@ def make_engine(url: str, **kw: Any) -> Engine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kw.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kw)
+    engine = create_engine(url, **kw)
+    _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled PostgreSQL connection unused for this long is tested before it is handed out.
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Test a pooled connection at checkout only when it has been idle a while.
+
+    SQLAlchemy's ``pool_pre_ping`` tests every checkout: a round trip to the server on every
+    request, a third of a small read's cost. A connection in steady use is known to be alive; one
+    that sat idle (the server restarted, a firewall dropped it) is tested, and if dead replaced
+    before the request sees it. A connection that dies while in use fails that request (a 503
+    problem) and SQLAlchemy then discards the whole pool, so the next request connects afresh.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception:  # noqa: BLE001 - any failure means the connection is gone
+            alive = False
+        if not alive:
+            # The pool's documented way to say "discard this one and hand out another".
+            raise DisconnectionError("a pooled connection idle since a while is dead")
 
 
 def read_only(engine: Engine) -> Engine:

@@ -15,8 +15,8 @@ before commits, which may come in another order.)
   and held only while the writer commits: it orders writers without ever being part of a deadlock,
   and a bulk load of many rows costs one token.
 
-No row (a fresh database, or tables emptied behind the triggers' back) means no token, and then
-nothing is cached.
+The migration that sets up a group writes its first token. No row (``data_version`` emptied, as
+tests do between cases) means no token, and then nothing is cached until the next write.
 
 In a service: ``class DataVersion(DataVersionFields, ServiceModel, table=True)``, a migration
 calling :func:`create_data_version` with the group's tables, and a :class:`VersionedCache`.
@@ -83,6 +83,11 @@ def create_data_version(op: Any, *, group: str, tables: Sequence[str]) -> None:
     """In a migration (after ``data_version`` exists): keep ``group``'s token by triggers on
     ``tables``."""
     dialect = op.get_bind().dialect.name
+    # A first token now, so that data written before this migration is cached too.
+    random_token = (
+        "md5(random()::text)" if dialect == "postgresql" else "lower(hex(randomblob(16)))"
+    )
+    op.execute(f"INSERT INTO {TABLE} (name, token) VALUES ('{group}', {random_token})")
     if dialect == "postgresql":
         op.execute(_PG_FUNCTION)
         for table in tables:
@@ -108,6 +113,7 @@ def create_data_version(op: Any, *, group: str, tables: Sequence[str]) -> None:
 
 
 def drop_data_version(op: Any, *, group: str, tables: Sequence[str]) -> None:
+    """In a migration's downgrade: stop keeping ``group``'s token (other groups keep theirs)."""
     dialect = op.get_bind().dialect.name
     for table in tables:
         if dialect == "postgresql":
@@ -115,8 +121,14 @@ def drop_data_version(op: Any, *, group: str, tables: Sequence[str]) -> None:
         else:
             for event in ("INSERT", "UPDATE", "DELETE"):
                 op.execute(f"DROP TRIGGER IF EXISTS {_trigger(group, table, event)}")
+    op.execute(f"DELETE FROM {TABLE} WHERE name = '{group}'")
     if dialect == "postgresql":
-        op.execute("DROP FUNCTION IF EXISTS rlc_data_version_bump() CASCADE")
+        # The function is shared by every group: dropped with the last trigger that uses it.
+        op.execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_proc p "
+            "ON p.oid = t.tgfoid WHERE p.proname = 'rlc_data_version_bump') THEN "
+            "DROP FUNCTION IF EXISTS rlc_data_version_bump(); END IF; END $$"
+        )
 
 
 def current_token(session: Session, group: str) -> str | None:
@@ -132,8 +144,9 @@ class VersionedCache:
 
     ``get_or_compute(session, key, compute)`` reads the token in the session's snapshot and
     returns the result cached under (token, key), computing it with ``compute()`` (from the same
-    session, so from that same version) when there is none. Results must not be changed by their
-    callers (cache immutable values, or copies)."""
+    session, so from that same version) when there is none. ``at(session)`` reads the token once
+    for several results of one request. Results must not be changed by their callers (cache
+    immutable values, or copies)."""
 
     def __init__(self, group: str, *, size: int = 512) -> None:
         self.group = group
@@ -141,18 +154,41 @@ class VersionedCache:
         self._lock = threading.Lock()
         self._results: OrderedDict[tuple[str, Hashable], Any] = OrderedDict()
 
+    def at(self, session: Session) -> CachedVersion:
+        """The cache at the version the session sees now (one query for the token)."""
+        return CachedVersion(self, current_token(session, self.group))
+
     def get_or_compute(self, session: Session, key: Hashable, compute: Callable[[], T]) -> T:
-        token = current_token(session, self.group)
-        if token is None:
-            return compute()
-        entry = (token, key)
+        return self.at(session).get_or_compute(key, compute)
+
+    def _lookup(self, entry: tuple[str, Hashable]) -> tuple[bool, Any]:
         with self._lock:
             if entry in self._results:
                 self._results.move_to_end(entry)
-                return self._results[entry]  # type: ignore[no-any-return]
-        result = compute()
+                return True, self._results[entry]
+        return False, None
+
+    def _store(self, entry: tuple[str, Hashable], result: Any) -> None:
         with self._lock:
             self._results[entry] = result
             while len(self._results) > self._size:
                 self._results.popitem(last=False)
+
+
+class CachedVersion:
+    """A :class:`VersionedCache` at one token: what a request computes from one version."""
+
+    def __init__(self, cache: VersionedCache, token: str | None) -> None:
+        self.cache = cache
+        self.token = token
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
+        if self.token is None:
+            return compute()
+        entry = (self.token, key)
+        found, result = self.cache._lookup(entry)
+        if found:
+            return result  # type: ignore[no-any-return]
+        result = compute()
+        self.cache._store(entry, result)
         return result

@@ -108,27 +108,26 @@ def staff_member_for(action_name: str) -> Any:
     return object_loader(action_name, load, name="staff_member_for")
 
 
-def la_missing(la_code: str) -> LocalAuthorityNotFound:
-    return LocalAuthorityNotFound(f"Local authority {la_code} has not registered.")
+LaCodePath = Annotated[str, Path(pattern=r"^\d{3}$", description="the DfE LA code, e.g. 202")]
 
 
 def local_authority_for(action_name: str) -> Any:
     """The registered LA in the path, if the token may take ``action_name`` for it."""
 
     def load(
-        la_code: Annotated[str, Path(pattern=r"^\d{3}$", description="the DfE LA code, e.g. 202")],
+        la_code: LaCodePath,
         session: SessionDep,
         principal: CurrentPrincipal,
     ) -> LocalAuthority:
         require_action(principal, action_name)
         la = session.get(LocalAuthority, la_code)
         if la is None:
-            raise la_missing(la_code)
+            raise LocalAuthorityNotFound.for_code(la_code)
         authorize(
             principal,
             action_name,
             Target(la_code=la.la_code),
-            hidden=lambda: la_missing(la_code),
+            hidden=lambda: LocalAuthorityNotFound.for_code(la_code),
             visible_via="la.read",
         )
         return la

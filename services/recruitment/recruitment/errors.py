@@ -24,6 +24,11 @@ class SchoolNotFound(NotFound):
 class LocalAuthorityNotFound(NotFound):
     code = "local-authority-not-found"
 
+    @classmethod
+    def for_code(cls, la_code: str) -> LocalAuthorityNotFound:
+        """The one wording of an unregistered LA, also used for one the token may not see."""
+        return cls(f"Local authority {la_code} has not registered.")
+
 
 class StaffMemberNotFound(NotFound):
     code = "staff-member-not-found"

@@ -15,7 +15,7 @@ SPEC = services.get("recruitment")
 
 
 def test_single_head() -> None:
-    assert head_revisions(SPEC.directory) == {"0003"}
+    assert head_revisions(SPEC.directory) == {"0004"}
 
 
 def test_upgrade_downgrade_and_models_match(database_factory) -> None:

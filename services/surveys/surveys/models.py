@@ -68,7 +68,8 @@ class AuditEvent(AuditEventFields, ServiceModel, table=True):
 
 
 class DataVersion(DataVersionFields, ServiceModel, table=True):
-    """The token of the responses (kept by triggers; see ``rlc_shared.versions``)."""
+    """The tokens of the responses and of the rounds (kept by triggers; see
+    ``rlc_shared.versions``)."""
 
     __tablename__ = "data_version"
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlmodel import Session, col, func, select
 
-from recruitment.deps import la_missing
+from recruitment.errors import LocalAuthorityNotFound
 from recruitment.models import LocalAuthority, School, SchoolStatus
 from recruitment.schemas import Funnel, FunnelRow, StageCounts, StuckCounts
 from rlc_shared.auth import Principal
@@ -34,7 +34,10 @@ def funnel_for(
         la_code = principal.la_code or ""
     if la_code is not None:
         authorize(
-            principal, "funnel.read", Target(la_code=la_code), hidden=lambda: la_missing(la_code)
+            principal,
+            "funnel.read",
+            Target(la_code=la_code),
+            hidden=lambda: LocalAuthorityNotFound.for_code(la_code),
         )
     return funnel(
         session,

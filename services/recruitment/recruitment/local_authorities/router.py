@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from recruitment.deps import (
     CurrentPrincipal,
+    LaCodePath,
     SessionDep,
     SettingsDep,
     StorageDep,
@@ -61,12 +62,12 @@ async def list_local_authorities(
     return service.list_local_authorities(session, principal=principal, page=page)
 
 
-@router.get("/{la_code}", response_model=LocalAuthorityPublic)
+@router.get("/{la_code}", response_model=LocalAuthorityPublic, dependencies=[requires("la.read")])
 async def get_local_authority(
-    session: SessionDep, la: Annotated[LocalAuthority, local_authority_for("la.read")]
+    la_code: LaCodePath, session: SessionDep, principal: CurrentPrincipal
 ) -> LocalAuthorityPublic:
     """One registered LA with its Virtual School."""
-    return service.public(session, la)
+    return service.la_record(session, la_code=la_code, principal=principal)
 
 
 @router.patch("/{la_code}", response_model=LocalAuthorityPublic)

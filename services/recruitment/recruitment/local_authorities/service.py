@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import BinaryIO
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from recruitment.auditing import audit, state
@@ -12,6 +14,7 @@ from recruitment.documents import require_document, store_document
 from recruitment.errors import (
     InvalidUpload,
     LocalAuthorityAlreadyRegistered,
+    LocalAuthorityNotFound,
     OverrideNotAllowed,
     RegistrationAfterDeadline,
 )
@@ -231,6 +234,38 @@ def public_page(session: Session, las: list[LocalAuthority]) -> list[LocalAuthor
 
 def public(session: Session, la: LocalAuthority) -> LocalAuthorityPublic:
     return public_page(session, [la])[0]
+
+
+# The hot read, prebuilt: the LA and its Virtual School in one round trip.
+_LA = LocalAuthority.__table__  # type: ignore[attr-defined]
+_VS = VirtualSchool.__table__  # type: ignore[attr-defined]
+_VS_COLUMNS = [c.label(f"vs_{c.name}") for c in _VS.c]
+_LA_WITH_VS = (
+    core_select(_LA, *_VS_COLUMNS)
+    .outerjoin(_VS, _VS.c.la_code == _LA.c.la_code)
+    .where(_LA.c.la_code == bindparam("la_code"))
+)
+
+
+def la_record(session: Session, *, la_code: str, principal: Principal) -> LocalAuthorityPublic:
+    """One registered LA with its Virtual School, if the token may read it (an LA out of scope
+    is answered as an unregistered one)."""
+    row = session.execute(_LA_WITH_VS, {"la_code": la_code}).mappings().first()
+    if row is None:
+        raise LocalAuthorityNotFound.for_code(la_code)
+    authorize(
+        principal,
+        "la.read",
+        Target(la_code=la_code),
+        hidden=lambda: LocalAuthorityNotFound.for_code(la_code),
+    )
+    vs = {c.name: row[f"vs_{c.name}"] for c in _VS.c}
+    return LocalAuthorityPublic.model_validate(
+        {
+            **{c.name: row[c.name] for c in _LA.c},
+            "virtual_school": vs if vs["la_code"] is not None else None,
+        }
+    )
 
 
 def list_local_authorities(

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from rlc_shared.audit import utcnow
+from rlc_shared.versions import VersionedCache
 from surveys.auditing import audit
 from surveys.errors import NotAllowedNow, RoundNotFound
 from surveys.models import CodebookVersion, Export, RoundName, SurveyRound
@@ -211,8 +212,15 @@ def set_round(session: Session, *, name: RoundName, data: RoundIn, actor: Any) -
     return round_public(session, rnd=rnd, changed=changed)
 
 
+#: Rounds as read, once per version of the rounds and their codebooks (a round with its codebook
+#: is the largest answer of the hot reads, and changes a few times a year).
+ROUNDS = VersionedCache("rounds", size=16)
+
+
 def read_round(session: Session, *, name: RoundName) -> RoundPublic:
-    return round_public(session, rnd=get_round(session, name=name.value))
+    return ROUNDS.get_or_compute(
+        session, name, lambda: round_public(session, rnd=get_round(session, name=name.value))
+    )
 
 
 def list_rounds(session: Session) -> RoundsPublic:

@@ -381,9 +381,8 @@ def _enrolment(session: Session, urn: int) -> Enrolment | None:
 def dosage_of(
     session: Session, *, principal: Principal, urn: int, rule_version: int | None
 ) -> DosagePublic:
-    enrolment = COMPUTED.get_or_compute(
-        session, ("enrolment", urn), lambda: _enrolment(session, urn)
-    )
+    computed = COMPUTED.at(session)  # one version for both: a single query for its token
+    enrolment = computed.get_or_compute(("enrolment", urn), lambda: _enrolment(session, urn))
     if enrolment is None:
         raise _not_enrolled(urn)
     authorize(
@@ -392,8 +391,7 @@ def dosage_of(
         Target(la_code=enrolment.la_code, urn=urn),
         hidden=lambda: _not_enrolled(urn),
     )
-    return COMPUTED.get_or_compute(
-        session,
+    return computed.get_or_compute(
         ("school", urn, rule_version),
         lambda: compute(
             session,

@@ -29,6 +29,10 @@ GRANT SELECT, INSERT ON scheme, run_school, signing_key, audit_event TO rlc_rand
 -- Changed in place: a run's status, an allocation's in-error flag, a notification's delivery.
 GRANT SELECT, INSERT, UPDATE ON run, allocation, notification TO rlc_randomisation_app;
 
+-- The log's data version, replaced by a trigger with each append (rlc_shared.versions), read
+-- before a cached page of the log is answered.
+GRANT SELECT, INSERT, UPDATE ON data_version TO rlc_randomisation_app;
+
 -- /readyz compares the schema with the migrations' head.
 GRANT SELECT ON alembic_version TO rlc_randomisation_app;
 

@@ -11,6 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from rlc_shared.audit import AuditEventFields, utcnow
 from rlc_shared.db import service_registry
+from rlc_shared.versions import DataVersionFields
 
 
 class ServiceModel(SQLModel, registry=service_registry()):
@@ -19,6 +20,12 @@ class ServiceModel(SQLModel, registry=service_registry()):
 
 class AuditEvent(AuditEventFields, ServiceModel, table=True):
     __tablename__ = "audit_event"
+
+
+class DataVersion(DataVersionFields, ServiceModel, table=True):
+    """The token of the log (kept by a trigger; see ``rlc_shared.versions``)."""
+
+    __tablename__ = "data_version"
 
 
 class RunStatus(StrEnum):

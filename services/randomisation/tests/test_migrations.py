@@ -13,7 +13,7 @@ from rlc_shared.migrations import downgrade, head_revisions, upgrade
 
 
 def test_single_head():
-    assert head_revisions(SERVICE_DIR) == {"0002"}
+    assert head_revisions(SERVICE_DIR) == {"0003"}
 
 
 def test_upgrade_downgrade_upgrade_and_no_drift(database_factory):
@@ -38,7 +38,11 @@ def test_upgrade_downgrade_upgrade_and_no_drift(database_factory):
                         "AND NOT tgisinternal"
                     )
                 }
-            assert triggers == {"log_entry_no_update_delete", "log_entry_no_truncate"}
+            assert triggers == {
+                "log_entry_no_update_delete",
+                "log_entry_no_truncate",
+                "rlc_dv_log_log_entry",  # the log's data version (rlc_shared.versions)
+            }
 
         downgrade(SERVICE_DIR, url, "0001")
         assert "log_entry" not in set(inspect(engine).get_table_names())

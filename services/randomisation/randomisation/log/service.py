@@ -22,6 +22,7 @@ from rlc_shared.audit import utcnow
 from rlc_shared.db import Transactions
 from rlc_shared.errors import Unprocessable
 from rlc_shared.pagination import Page, PageParams, paginate
+from rlc_shared.versions import VersionedCache
 
 # Any fixed 64-bit number: every appending transaction holds this advisory lock (PostgreSQL).
 LOG_LOCK_KEY = 0x524C_435F_4C4F_4721
@@ -91,6 +92,10 @@ def parsed(row: LogEntry) -> dict[str, Any]:
     return json.loads(row.canonical)
 
 
+#: Pages of the log as read, once per version of the log (an entry is only ever added).
+PAGES = VersionedCache("log", size=64)
+
+
 def list_entries(
     session: Session,
     *,
@@ -102,6 +107,23 @@ def list_entries(
     test: bool | None = None,
 ) -> Page[dict[str, Any]]:
     """Log entries in index order, filtered by type, run, time or test mode."""
+    filters = (entry_type, run_id, since, until, test)
+    return PAGES.get_or_compute(
+        session,
+        (filters, page.limit, repr(page.after)),
+        lambda: _entries(session, page, entry_type, run_id, since, until, test),
+    )
+
+
+def _entries(
+    session: Session,
+    page: PageParams,
+    entry_type: str | None,
+    run_id: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    test: bool | None,
+) -> Page[dict[str, Any]]:
     stmt = select(LogEntry)
     if entry_type:
         stmt = stmt.where(LogEntry.entry_type == entry_type)

@@ -25,7 +25,7 @@ from rlc_shared.auth import Principal
 from rlc_shared.emails import InvalidEmail, normalise_email
 from rlc_shared.errors import Unprocessable
 from rlc_shared.pagination import Page, PageParams, paginate
-from rlc_shared.policy import Target, authorize, scope_filter, visibility
+from rlc_shared.policy import Target, Visibility, authorize, scope_filter, visibility
 from rlc_shared.versions import VersionedCache
 
 # Hot reads are prebuilt Core statements with bound parameters: building a statement costs more
@@ -293,14 +293,24 @@ def history(urn: int) -> Any:
     )
 
 
+#: Pages of the school search as read, once per version of the schools' data.
+PAGES = VersionedCache("schools", size=64)
+
+
 def list_schools(
     session: Session, *, principal: Principal, page: PageParams, **filters: Any
 ) -> Page[SchoolPublic]:
     """Search the schools the token may see, ordered by URN (rows read with Core, the page's
-    current emails in one more query)."""
-    condition = scope_filter(
-        visibility(principal, "school.read"), la_code=_SCHOOL.c.la_code, urn=_SCHOOL.c.urn
-    )
+    current emails in one more query; a page once per version of the schools' data)."""
+    vis = visibility(principal, "school.read")
+    key = (vis, tuple(sorted(filters.items())), page.limit, repr(page.after))
+    return PAGES.get_or_compute(session, key, lambda: _schools_page(session, vis, page, filters))
+
+
+def _schools_page(
+    session: Session, vis: Visibility, page: PageParams, filters: dict[str, Any]
+) -> Page[SchoolPublic]:
+    condition = scope_filter(vis, la_code=_SCHOOL.c.la_code, urn=_SCHOOL.c.urn)
     stmt = filter_schools(
         core_select(_SCHOOL) if condition is None else core_select(_SCHOOL).where(condition),
         **filters,

@@ -131,11 +131,15 @@ def drop_data_version(op: Any, *, group: str, tables: Sequence[str]) -> None:
         )
 
 
+_TOKEN_OF = text(f"SELECT token FROM {TABLE} WHERE name = :name")
+
+
 def current_token(session: Session, group: str) -> str | None:
-    """The group's token as this session's snapshot sees it (None: nothing to cache under)."""
-    row = session.execute(
-        text(f"SELECT token FROM {TABLE} WHERE name = :name"), {"name": group}
-    ).first()
+    """The group's token as this session's snapshot sees it (None: nothing to cache under).
+
+    Read on the session's connection, past the ORM's execution machinery (no objects are
+    loaded): this query runs on every cached read."""
+    row = session.connection().execute(_TOKEN_OF, {"name": group}).first()
     return None if row is None else str(row[0])
 
 

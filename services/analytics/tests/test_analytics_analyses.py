@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from analytics_driver import Api
-from sqlmodel import select
+from sqlmodel import col, select
 
 from analytics.analyses import service as analyses_service
 from analytics.models import Analysis, AnalysisPlan, AuditEvent, PlanStatus, Snapshot
@@ -460,7 +460,11 @@ def _finish_with_a_worker(
     job = api.wait(f"/analyses/{analysis_id}")
     with transaction(api.client.app.state.engine) as session:
         events = list(
-            session.exec(select(AuditEvent).where(AuditEvent.entity_id == analysis_id)).all()
+            session.exec(
+                select(AuditEvent)
+                .where(AuditEvent.entity_id == analysis_id)
+                .order_by(col(AuditEvent.id))  # without it, PostgreSQL's order is the heap's
+            ).all()
         )
     return job, events
 

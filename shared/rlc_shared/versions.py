@@ -43,6 +43,12 @@ class DataVersionFields(SQLModel):
     xid: int | None = Field(default=None, sa_type=BigInteger)
 
 
+#: A new random token, in each dialect's SQL.
+_RANDOM_TOKEN = {
+    "postgresql": "md5(random()::text || clock_timestamp()::text)",
+    "sqlite": "lower(hex(randomblob(16)))",
+}
+
 _PG_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION rlc_data_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -55,7 +61,7 @@ BEGIN
     END IF;
     PERFORM set_config(mark, tx, true);
     INSERT INTO {TABLE} (name, token, xid)
-    VALUES (TG_ARGV[0], md5(random()::text || clock_timestamp()::text), tx::bigint)
+    VALUES (TG_ARGV[0], {_RANDOM_TOKEN["postgresql"]}, tx::bigint)
     ON CONFLICT (name) DO UPDATE SET token = EXCLUDED.token, xid = EXCLUDED.xid;
     RETURN NULL;
 END $$
@@ -83,11 +89,6 @@ def create_data_version(op: Any, *, group: str, tables: Sequence[str]) -> None:
     """In a migration (after ``data_version`` exists): keep ``group``'s token by triggers on
     ``tables``."""
     dialect = op.get_bind().dialect.name
-    # A first token now, so that data written before this migration is cached too.
-    random_token = (
-        "md5(random()::text)" if dialect == "postgresql" else "lower(hex(randomblob(16)))"
-    )
-    op.execute(f"INSERT INTO {TABLE} (name, token) VALUES ('{group}', {random_token})")
     if dialect == "postgresql":
         op.execute(_PG_FUNCTION)
         for table in tables:
@@ -103,13 +104,15 @@ def create_data_version(op: Any, *, group: str, tables: Sequence[str]) -> None:
                 # (an upsert's, say) instead. An update, else an insert of the missing row.
                 op.execute(
                     f"CREATE TRIGGER {_trigger(group, table, event)} AFTER {event} ON {table} "
-                    f"BEGIN UPDATE {TABLE} SET token = lower(hex(randomblob(16))) "
+                    f"BEGIN UPDATE {TABLE} SET token = {_RANDOM_TOKEN[dialect]} "
                     f"WHERE name = '{group}'; INSERT INTO {TABLE} (name, token) "
-                    f"SELECT '{group}', lower(hex(randomblob(16))) WHERE NOT EXISTS "
+                    f"SELECT '{group}', {_RANDOM_TOKEN[dialect]} WHERE NOT EXISTS "
                     f"(SELECT 1 FROM {TABLE} WHERE name = '{group}'); END"
                 )
     else:  # pragma: no cover - the platform runs on these two
         raise NotImplementedError(dialect)
+    # A first token now, so that data written before this migration is cached too.
+    op.execute(f"INSERT INTO {TABLE} (name, token) VALUES ('{group}', {_RANDOM_TOKEN[dialect]})")
 
 
 def drop_data_version(op: Any, *, group: str, tables: Sequence[str]) -> None:
@@ -165,18 +168,20 @@ class VersionedCache:
     def get_or_compute(self, session: Session, key: Hashable, compute: Callable[[], T]) -> T:
         return self.at(session).get_or_compute(key, compute)
 
-    def _lookup(self, entry: tuple[str, Hashable]) -> tuple[bool, Any]:
+    def _get_or_compute(self, token: str | None, key: Hashable, compute: Callable[[], T]) -> T:
+        if token is None:
+            return compute()
+        entry = (token, key)
         with self._lock:
             if entry in self._results:
                 self._results.move_to_end(entry)
-                return True, self._results[entry]
-        return False, None
-
-    def _store(self, entry: tuple[str, Hashable], result: Any) -> None:
+                return self._results[entry]  # type: ignore[no-any-return]
+        result = compute()
         with self._lock:
             self._results[entry] = result
             while len(self._results) > self._size:
                 self._results.popitem(last=False)
+        return result
 
 
 class CachedVersion:
@@ -187,12 +192,4 @@ class CachedVersion:
         self.token = token
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
-        if self.token is None:
-            return compute()
-        entry = (self.token, key)
-        found, result = self.cache._lookup(entry)
-        if found:
-            return result  # type: ignore[no-any-return]
-        result = compute()
-        self.cache._store(entry, result)
-        return result
+        return self.cache._get_or_compute(self.token, key, compute)

@@ -109,9 +109,7 @@ def list_entries(
     """Log entries in index order, filtered by type, run, time or test mode."""
     filters = (entry_type, run_id, since, until, test)
     return PAGES.get_or_compute(
-        session,
-        (filters, page.limit, repr(page.after)),
-        lambda: _entries(session, page, entry_type, run_id, since, until, test),
+        session, (filters, page.limit, repr(page.after)), lambda: _entries(session, page, *filters)
     )
 
 

@@ -149,13 +149,13 @@ def trial(api: Any) -> dict[str, Any]:
     own_sessions, other_sessions = api.sessions(own["id"]), api.sessions(other["id"])
     member = world.member(own_urn, "designated_teacher")
     day = dt.date(2021, 11, 15)
-    report = api.upload(
+    report = api.ok(api.upload(
         own_sessions["workshop_1"]["id"],
         h.zoom_file(
             [h.Joined(member.name, member.email, h.at(day, 16), 150), h.Joined("Visitor", None, h.at(day, 16), 20)],
             day=day,
         ),
-    ).json()  # fmt: skip
+    ))  # fmt: skip
     (participant,) = api.unmatched(own_sessions["workshop_1"]["id"])
     observation = api.ok(
         api.client.post(
